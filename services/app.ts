@@ -1,0 +1,62 @@
+import { createAuthService } from "./auth/main.js";
+import { MemorySessionCache } from "./auth/session-cache-memory.js";
+import { SessionStore } from "./auth/sessions.js";
+import { MemoryBus } from "./chat/bus-memory.js";
+import { createChat } from "./chat/main.js";
+import { MemoryPresence } from "./chat/presence-memory.js";
+import { openDatabase } from "./db/client.js";
+import type { Config } from "./lib/config.js";
+import { startGrpcServer, type HostedService } from "./lib/grpc-server.js";
+import type { Logger } from "./lib/logger.js";
+import { createShutdown } from "./lib/shutdown.js";
+
+export interface Parley {
+  readonly port: number;
+  /** The ordered, idempotent, time-bounded drain; resolves when everything is closed. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts the services that `config.services` names on one gRPC port. The
+ * embedded mode and the cluster mode differ only in which bus, presence and
+ * session cache are wired in here.
+ */
+export async function startParley(config: Config, log: Logger): Promise<Parley> {
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
+  await database.migrate();
+
+  const sessionCache = new MemorySessionCache();
+  const bus = new MemoryBus();
+  const presence = new MemoryPresence();
+  const sessions = new SessionStore(database.db, sessionCache, config.sessionTtlSeconds, log);
+
+  const hosted: HostedService[] = [];
+  if (config.services.includes("auth")) hosted.push(createAuthService(database.db, sessions, log));
+  const chat = config.services.includes("chat")
+    ? createChat({ config, db: database.db, bus, presence, sessions, log })
+    : undefined;
+  if (chat) {
+    hosted.push(chat.service);
+    sessionCache.onRevoked((sessionId) => chat.endSession(sessionId));
+  }
+
+  const server = await startGrpcServer({
+    port: config.grpcPort,
+    services: hosted,
+    log,
+    maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
+    maxConnectionAgeGraceMs: config.maxConnectionAgeGraceSeconds * 1000,
+  });
+
+  const timeoutMs = config.shutdownTimeoutSeconds * 1000;
+  const shutdown = createShutdown(log, timeoutMs, [
+    { name: "health NOT_SERVING", run: () => server.markNotServing() },
+    { name: "drain streams", run: () => void log.info({ streams: chat?.drain("pod shutting down") ?? 0 }, "streams drained") },
+    { name: "finish in-flight calls", run: () => server.close(timeoutMs / 2) },
+    { name: "remove presence", run: () => presence.close() },
+    { name: "close bus", run: () => bus.close() },
+    { name: "close session cache", run: () => sessionCache.close() },
+    { name: "close database", run: () => database.close() },
+  ]);
+  return { port: server.port, shutdown };
+}

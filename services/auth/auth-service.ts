@@ -1,0 +1,75 @@
+import { sql } from "drizzle-orm";
+import { pgCode, type Db } from "../db/client.js";
+import { users } from "../db/schema.js";
+import { AppError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import { checkName, checkPassword } from "../lib/validation.js";
+import { DUMMY_HASH, hashPassword, verifyPassword } from "./passwords.js";
+import type { SessionStore } from "./sessions.js";
+
+export interface UserView {
+  id: number;
+  username: string;
+}
+
+export interface Grant {
+  token: string;
+  user: UserView;
+  expiresAt: Date;
+}
+
+/** Postgres unique_violation. */
+const UNIQUE_VIOLATION = "23505";
+
+/** Sign-up, log-in and log-out, in domain terms: no gRPC here. */
+export class AuthService {
+  constructor(
+    private readonly db: Db,
+    private readonly sessions: SessionStore,
+    private readonly log: Logger,
+  ) {}
+
+  async signUp(username: unknown, password: unknown): Promise<Grant> {
+    const name = checkName(username, "username");
+    const hash = await hashPassword(checkPassword(password));
+    let user: UserView;
+    try {
+      const [row] = await this.db
+        .insert(users)
+        .values({ username: name, passwordHash: hash })
+        .returning({ id: users.id, username: users.username });
+      user = row;
+    } catch (err) {
+      if (pgCode(err) === UNIQUE_VIOLATION) throw new AppError("already_exists", "username is taken");
+      throw err;
+    }
+    this.log.info({ userId: user.id, username: user.username }, "user signed up");
+    return { ...(await this.sessions.create(user.id)), user };
+  }
+
+  async logIn(username: unknown, password: unknown): Promise<Grant> {
+    const name = typeof username === "string" ? username : "";
+    const [row] = await this.db
+      .select({ id: users.id, username: users.username, passwordHash: users.passwordHash })
+      .from(users)
+      .where(sql`lower(${users.username}) = lower(${name})`);
+    // Always pay for one scrypt, so that timing does not tell which usernames exist.
+    const ok = await verifyPassword(typeof password === "string" ? password : "", row?.passwordHash ?? DUMMY_HASH);
+    if (row === undefined || !ok) {
+      this.log.info({ username: name }, "log-in refused");
+      throw new AppError("unauthenticated", "wrong username or password");
+    }
+    const user = { id: row.id, username: row.username };
+    this.log.info({ userId: user.id }, "user logged in");
+    return { ...(await this.sessions.create(user.id)), user };
+  }
+
+  async logOut(token: string | undefined): Promise<void> {
+    await this.sessions.revoke(token);
+  }
+
+  async whoAmI(token: string | undefined): Promise<{ user: UserView; expiresAt: Date }> {
+    const session = await this.sessions.verify(token);
+    return { user: { id: session.userId, username: session.username }, expiresAt: new Date(session.expiresAt) };
+  }
+}

@@ -1,0 +1,43 @@
+import type { CachedSession, SessionCache } from "./session-cache.js";
+
+/** How long a verified token is trusted without asking Postgres again. Revocation is immediate regardless. */
+const TTL_MS = 60_000;
+const MAX_ENTRIES = 50_000;
+
+/** The embedded mode's cache: one process, so revocation is a local delete. */
+export class MemorySessionCache implements SessionCache {
+  private readonly entries = new Map<string, { session: CachedSession; until: number }>();
+  private readonly listeners: ((sessionId: number) => void)[] = [];
+
+  async get(tokenHash: string): Promise<CachedSession | undefined> {
+    const entry = this.entries.get(tokenHash);
+    if (entry === undefined) return undefined;
+    if (entry.until <= Date.now()) {
+      this.entries.delete(tokenHash);
+      return undefined;
+    }
+    return entry.session;
+  }
+
+  async set(tokenHash: string, session: CachedSession): Promise<void> {
+    if (this.entries.size >= MAX_ENTRIES) {
+      // Maps iterate in insertion order: drop the oldest entry.
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(tokenHash, { session, until: Math.min(Date.now() + TTL_MS, session.expiresAt) });
+  }
+
+  async revoke(tokenHash: string, sessionId: number): Promise<void> {
+    this.entries.delete(tokenHash);
+    for (const listener of this.listeners) listener(sessionId);
+  }
+
+  onRevoked(listener: (sessionId: number) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.entries.clear();
+  }
+}

@@ -1,0 +1,76 @@
+import { and, eq, gt, isNull, sql } from "drizzle-orm";
+import type { Db } from "../db/client.js";
+import { sessions, users } from "../db/schema.js";
+import { AppError } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import type { CachedSession, SessionCache } from "./session-cache.js";
+import { hashToken, newToken } from "./tokens.js";
+
+/** `last_seen_at` is written at most this often per session, to keep reads from becoming writes. */
+const LAST_SEEN_EVERY_MS = 60_000;
+
+/** The authenticated caller of a request. */
+export type Session = CachedSession;
+
+/** Creates, verifies and revokes session tokens. Used by the auth service and by every chat call. */
+export class SessionStore {
+  private readonly lastSeenWritten = new Map<number, number>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly cache: SessionCache,
+    private readonly ttlSeconds: number,
+    private readonly log: Logger,
+  ) {}
+
+  async create(userId: number): Promise<{ token: string; expiresAt: Date }> {
+    const token = newToken();
+    const expiresAt = new Date(Date.now() + this.ttlSeconds * 1000);
+    await this.db.insert(sessions).values({ userId, tokenHash: hashToken(token), expiresAt });
+    return { token, expiresAt };
+  }
+
+  /** The session behind `token`; UNAUTHENTICATED when it is missing, unknown, expired or revoked. */
+  async verify(token: string | undefined): Promise<Session> {
+    if (!token) throw new AppError("unauthenticated", "missing bearer token");
+    const tokenHash = hashToken(token);
+    let session = await this.cache.get(tokenHash);
+    if (session === undefined) {
+      session = await this.load(tokenHash);
+      await this.cache.set(tokenHash, session);
+    }
+    if (session.expiresAt <= Date.now()) throw new AppError("unauthenticated", "token expired");
+    this.touch(session.sessionId);
+    return session;
+  }
+
+  /** Revokes at once: the row for the audit, the cache for every pod, and open streams through `onRevoked`. */
+  async revoke(token: string | undefined): Promise<void> {
+    const session = await this.verify(token);
+    const tokenHash = hashToken(token as string);
+    await this.db.update(sessions).set({ revokedAt: sql`now()` }).where(eq(sessions.id, session.sessionId));
+    await this.cache.revoke(tokenHash, session.sessionId);
+  }
+
+  private async load(tokenHash: string): Promise<Session> {
+    const [row] = await this.db
+      .select({ sessionId: sessions.id, userId: users.id, username: users.username, expiresAt: sessions.expiresAt })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.tokenHash, tokenHash), isNull(sessions.revokedAt), gt(sessions.expiresAt, sql`now()`)));
+    if (row === undefined) throw new AppError("unauthenticated", "invalid, expired or revoked token");
+    return { ...row, expiresAt: row.expiresAt.getTime() };
+  }
+
+  private touch(sessionId: number): void {
+    const now = Date.now();
+    if (now - (this.lastSeenWritten.get(sessionId) ?? 0) < LAST_SEEN_EVERY_MS) return;
+    this.lastSeenWritten.set(sessionId, now);
+    if (this.lastSeenWritten.size > 100_000) this.lastSeenWritten.clear();
+    this.db
+      .update(sessions)
+      .set({ lastSeenAt: sql`now()` })
+      .where(eq(sessions.id, sessionId))
+      .catch((err: unknown) => this.log.warn({ err, sessionId }, "could not record last_seen_at"));
+  }
+}

@@ -1,0 +1,173 @@
+import { randomUUID } from "node:crypto";
+import type { ErrorKind } from "../lib/errors.js";
+import type { Logger } from "../lib/logger.js";
+import { messageFrame } from "./frames.js";
+import type { MessageRecord, UserRef } from "./message-store.js";
+import { Sequencer, type Sequenced } from "./sequencer.js";
+
+/** Where a stream's encoded frames go: the transport adapts a gRPC call to this. */
+export interface FrameSink {
+  /** False when the transport's buffer is full: wait for `onDrain` before writing more. */
+  write(frame: Buffer): boolean;
+  onDrain(callback: () => void): void;
+  /** Ends the call: OK without `kind`, else with that error's status. Only the first end counts. */
+  end(kind?: ErrorKind, reason?: string): void;
+  /** Called once if the client goes away first (cancel, reset, disconnect). */
+  onClose(callback: () => void): void;
+}
+
+interface LiveMessage extends Sequenced {
+  frame: Buffer;
+}
+
+export interface ChatStreamOptions {
+  user: UserRef;
+  sessionId: number;
+  sink: FrameSink;
+  /** Frames queued beyond the transport's buffer before the stream is ended as too slow. */
+  queueLimit: number;
+  /** Loads messages a live stream missed, for the sequencer's gaps. */
+  loadRange: (conversationId: string, afterSeq: number, beforeSeq: number) => Promise<MessageRecord[]>;
+  log: Logger;
+}
+
+/**
+ * One open Connect or Subscribe stream on this pod. It owns a bounded write
+ * queue that honours the transport's backpressure, buffers live messages
+ * until the replay is over, and delivers each message once, in seq order.
+ */
+export class ChatStream {
+  readonly id = randomUUID();
+  readonly user: UserRef;
+  readonly sessionId: number;
+  readonly log: Logger;
+  /** Group and broadcast conversations this stream follows; kept by the hub. */
+  readonly conversations = new Set<string>();
+  private readonly sink: FrameSink;
+  private readonly queueLimit: number;
+  private readonly queue: Buffer[] = [];
+  private readonly sequencer: Sequencer<LiveMessage>;
+  /** Live messages that arrived during the replay; undefined once caught up. */
+  private beforeCaughtUp: LiveMessage[] | undefined = [];
+  private blocked = false;
+  private drainWaiters: (() => void)[] = [];
+  private endListeners: (() => void)[] = [];
+  private ended = false;
+
+  constructor(options: ChatStreamOptions) {
+    this.user = options.user;
+    this.sessionId = options.sessionId;
+    this.sink = options.sink;
+    this.queueLimit = options.queueLimit;
+    this.log = options.log.child({ streamId: this.id, userId: options.user.id, username: options.user.username });
+    this.sink.onClose(() => this.end());
+    this.sequencer = new Sequencer<LiveMessage>(
+      (item) => this.push(item.frame),
+      async (conversationId, afterSeq, beforeSeq) =>
+        (await options.loadRange(conversationId, afterSeq, beforeSeq)).map((record) => ({
+          conversationId,
+          seq: record.seq,
+          frame: messageFrame(record),
+        })),
+      (err) => {
+        this.log.warn({ err }, "could not load missed messages; ending the stream so the client resumes");
+        this.end("unavailable", "could not load missed messages, resume from your cursors");
+      },
+    );
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Queues a frame that is not a message (ready, acks, presence, typing, pong). */
+  send(frame: Buffer): void {
+    this.push(frame);
+  }
+
+  /** A live message, encoded once by the hub for every stream that gets it. */
+  offerMessage(conversationId: string, seq: number, frame: Buffer): void {
+    if (this.ended) return;
+    const item = { conversationId, seq, frame };
+    if (this.beforeCaughtUp === undefined) {
+      this.sequencer.offer(item);
+      return;
+    }
+    this.beforeCaughtUp.push(item);
+    if (this.beforeCaughtUp.length > this.queueLimit) this.tooSlow();
+  }
+
+  /** Writes one replayed frame, waiting while the transport is full, so a long replay cannot flood memory. */
+  async replay(conversationId: string, seq: number, frame: Buffer): Promise<void> {
+    if (seq <= this.sequencer.position(conversationId)) return;
+    this.push(frame);
+    this.sequencer.advance(conversationId, seq);
+    if (this.blocked && !this.ended) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** The replay is over at these positions: deliver what arrived meanwhile, then go live. */
+  caughtUp(positions: Map<string, number>, frame: Buffer): void {
+    for (const [conversationId, seq] of positions) this.sequencer.advance(conversationId, seq);
+    this.push(frame);
+    const pending = this.beforeCaughtUp ?? [];
+    this.beforeCaughtUp = undefined;
+    for (const item of pending) this.sequencer.offer(item);
+  }
+
+  /** Follows a group joined while the stream is open, from `seq` on. */
+  follow(conversationId: string, seq: number): void {
+    this.conversations.add(conversationId);
+    this.sequencer.advance(conversationId, seq);
+  }
+
+  unfollow(conversationId: string): void {
+    this.conversations.delete(conversationId);
+    this.sequencer.forget(conversationId);
+  }
+
+  /** Ends the stream (idempotent): OK without `kind`, else with that status. */
+  end(kind?: ErrorKind, reason?: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.queue.length = 0;
+    this.sequencer.dispose();
+    this.releaseWaiters();
+    this.sink.end(kind, reason);
+    for (const listener of this.endListeners.splice(0)) listener();
+  }
+
+  /** Called once when the stream ends, for whatever reason. */
+  onEnd(listener: () => void): void {
+    if (this.ended) listener();
+    else this.endListeners.push(listener);
+  }
+
+  private push(frame: Buffer): void {
+    if (this.ended) return;
+    this.queue.push(frame);
+    if (this.queue.length > this.queueLimit) this.tooSlow();
+    else this.pump();
+  }
+
+  private pump(): void {
+    while (!this.blocked && !this.ended && this.queue.length > 0) {
+      if (!this.sink.write(this.queue.shift() as Buffer)) {
+        this.blocked = true;
+        this.sink.onDrain(() => {
+          this.blocked = false;
+          this.pump();
+          if (!this.blocked) this.releaseWaiters();
+        });
+      }
+    }
+  }
+
+  private releaseWaiters(): void {
+    for (const waiter of this.drainWaiters.splice(0)) waiter();
+  }
+
+  private tooSlow(): void {
+    this.log.warn({ queueLimit: this.queueLimit }, "consumer too slow; ending the stream so it resumes from its cursors");
+    this.end("resource_exhausted", "consumer too slow: resume from your cursors");
+  }
+}

@@ -1,0 +1,39 @@
+import { ConversationKind, ServerFrame, type Message, type Target } from "../../gen/parley/chat/v1/chat.js";
+import type { ConversationKindName } from "../db/schema.js";
+import type { MessageRecord } from "./message-store.js";
+
+/** The wire form of a stored message. */
+export function toMessage(record: MessageRecord): Message {
+  return {
+    id: String(record.id),
+    conversationId: record.conversationId,
+    seq: record.seq,
+    sender: record.sender,
+    to: toTarget(record.toKind, record.toName),
+    body: record.body,
+    sentAt: record.sentAt,
+    clientMsgId: record.clientMsgId,
+  };
+}
+
+export function toTarget(kind: ConversationKindName, name: string): Target {
+  if (kind === "direct") return { username: name };
+  if (kind === "group") return { group: name };
+  return { broadcast: true };
+}
+
+export const KIND: Record<ConversationKindName, ConversationKind> = {
+  direct: ConversationKind.CONVERSATION_KIND_DIRECT,
+  group: ConversationKind.CONVERSATION_KIND_GROUP,
+  broadcast: ConversationKind.CONVERSATION_KIND_BROADCAST,
+};
+
+/**
+ * Server frames are encoded once and written as bytes: a message fanned out
+ * to a thousand streams on this pod is serialized once, not a thousand times.
+ */
+export function encodeFrame(frame: ServerFrame): Buffer {
+  return Buffer.from(ServerFrame.encode(frame).finish());
+}
+
+export const messageFrame = (record: MessageRecord) => encodeFrame({ message: toMessage(record) });

@@ -1,0 +1,127 @@
+import type { ErrorKind } from "../lib/errors.js";
+import { conversationChannel, userChannel } from "../lib/keys.js";
+import type { Logger } from "../lib/logger.js";
+import type { Bus, BusEvent } from "./bus.js";
+import type { ChatStream } from "./chat-stream.js";
+import { encodeFrame, messageFrame, toTarget } from "./frames.js";
+
+/**
+ * This pod's open streams, indexed by the bus channels they listen to. The hub
+ * keeps one bus subscription per channel however many local streams share it,
+ * and encodes each event once for all of them.
+ */
+export class Hub {
+  private readonly byChannel = new Map<string, Set<ChatStream>>();
+  private readonly subscriptions = new Map<string, Promise<void>>();
+  private readonly streams = new Set<ChatStream>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly bus: Bus,
+    log: Logger,
+  ) {
+    this.log = log.child({ component: "hub" });
+    bus.onEvent((channel, event) => this.dispatch(channel, event));
+  }
+
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Starts routing live events to `stream`: its user's channel and the given
+   * group or broadcast conversations. Resolves once the bus subscriptions are
+   * in place, so a replay that starts afterwards cannot miss anything.
+   */
+  async add(stream: ChatStream, conversationIds: string[]): Promise<void> {
+    this.streams.add(stream);
+    stream.onEnd(() => this.remove(stream));
+    for (const id of conversationIds) stream.conversations.add(id);
+    await Promise.all([
+      this.attach(userChannel(stream.user.id), stream),
+      ...conversationIds.map((id) => this.attach(conversationChannel(id), stream)),
+    ]);
+  }
+
+  /** Sends `frame` to every stream, then ends each with `kind`: the drain, or a bus gap. */
+  endAll(kind: ErrorKind, reason: string, frame?: Buffer): number {
+    const streams = [...this.streams];
+    for (const stream of streams) {
+      if (frame) stream.send(frame);
+      stream.end(kind, reason);
+    }
+    return streams.length;
+  }
+
+  /** Ends the streams opened with a session that has just been revoked. */
+  endSession(sessionId: number): void {
+    for (const stream of this.streams) {
+      if (stream.sessionId === sessionId) stream.end("unauthenticated", "session revoked");
+    }
+  }
+
+  private remove(stream: ChatStream): void {
+    if (!this.streams.delete(stream)) return;
+    this.detach(userChannel(stream.user.id), stream);
+    for (const id of stream.conversations) this.detach(conversationChannel(id), stream);
+  }
+
+  private attach(channel: string, stream: ChatStream): Promise<void> {
+    let set = this.byChannel.get(channel);
+    if (set === undefined) this.byChannel.set(channel, (set = new Set()));
+    set.add(stream);
+    let subscribed = this.subscriptions.get(channel);
+    if (subscribed === undefined) {
+      subscribed = this.bus.subscribe([channel]);
+      this.subscriptions.set(channel, subscribed);
+      subscribed.catch(() => this.subscriptions.delete(channel));
+    }
+    return subscribed;
+  }
+
+  private detach(channel: string, stream: ChatStream): void {
+    const set = this.byChannel.get(channel);
+    if (set === undefined || !set.delete(stream) || set.size > 0) return;
+    this.byChannel.delete(channel);
+    this.subscriptions.delete(channel);
+    this.bus.unsubscribe([channel]).catch((err: unknown) => this.log.warn({ err, channel }, "unsubscribe failed"));
+  }
+
+  private dispatch(channel: string, event: BusEvent): void {
+    const streams = this.byChannel.get(channel);
+    if (streams === undefined || streams.size === 0) return;
+    switch (event.type) {
+      case "message": {
+        const { conversationId, seq } = event.message;
+        const frame = messageFrame(event.message);
+        for (const stream of streams) stream.offerMessage(conversationId, seq, frame);
+        return;
+      }
+      case "presence": {
+        const frame = encodeFrame({ presence: { username: event.username, online: event.online } });
+        for (const stream of streams) stream.send(frame);
+        return;
+      }
+      case "typing": {
+        const frame = encodeFrame({ typing: { from: event.from, to: toTarget(event.toKind, event.toName) } });
+        for (const stream of streams) if (stream.user.id !== event.fromUserId) stream.send(frame);
+        return;
+      }
+      case "membership": {
+        for (const stream of [...streams]) {
+          if (stream.user.id !== event.userId) continue;
+          if (event.joined && !stream.conversations.has(event.conversationId)) {
+            stream.follow(event.conversationId, event.lastSeq);
+            this.attach(conversationChannel(event.conversationId), stream).catch((err: unknown) =>
+              this.log.warn({ err }, "could not follow a joined group"),
+            );
+          } else if (!event.joined && stream.conversations.has(event.conversationId)) {
+            stream.unfollow(event.conversationId);
+            this.detach(conversationChannel(event.conversationId), stream);
+          }
+        }
+        return;
+      }
+    }
+  }
+}

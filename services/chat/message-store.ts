@@ -1,0 +1,273 @@
+import { and, desc, eq, gt, lt, sql } from "drizzle-orm";
+import { pgCode, queryRows, type Db } from "../db/client.js";
+import { conversations, messages, users, type ConversationKindName } from "../db/schema.js";
+
+/** A stored message, as the domain sees it. */
+export interface MessageRecord {
+  id: number;
+  conversationId: string;
+  seq: number;
+  senderId: number;
+  sender: string;
+  toKind: ConversationKindName;
+  /** The recipient's username for a DM, the group's name, "" for broadcast. */
+  toName: string;
+  body: string;
+  clientMsgId: string;
+  sentAt: Date;
+}
+
+export interface NewMessage {
+  conversationId: string;
+  senderId: number;
+  sender: string;
+  toKind: ConversationKindName;
+  toName: string;
+  body: string;
+  clientMsgId: string;
+}
+
+export interface UserRef {
+  id: number;
+  username: string;
+}
+
+/** A conversation the user takes part in, with their read position. */
+export interface ConversationRow {
+  id: string;
+  kind: ConversationKindName;
+  title: string;
+  lastSeq: number;
+  lastReadSeq: number;
+  unread: number;
+}
+
+export type Access = "ok" | "not_found" | "forbidden";
+
+export const BROADCAST_ID = "broadcast";
+export const directId = (a: number, b: number) => (a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`);
+export const groupConversationId = (name: string) => `group:${name.toLowerCase()}`;
+
+const UNIQUE_VIOLATION = "23505";
+const USER_CACHE_LIMIT = 10_000;
+
+/** Postgres access for messages, conversations and read cursors. Every send is one round-trip. */
+export class MessageStore {
+  /** Usernames never change, so a lookup can be kept; unknown names are not cached (they may sign up). */
+  private readonly userCache = new Map<string, UserRef>();
+  /** DM conversations known to exist, so that a send need not ensure the row again. */
+  private readonly knownDirect = new Set<string>();
+
+  constructor(private readonly db: Db) {}
+
+  async findUser(username: string): Promise<UserRef | undefined> {
+    const key = username.toLowerCase();
+    const cached = this.userCache.get(key);
+    if (cached) return cached;
+    const [row] = await this.db
+      .select({ id: users.id, username: users.username })
+      .from(users)
+      .where(sql`lower(${users.username}) = ${key}`);
+    if (row) {
+      if (this.userCache.size >= USER_CACHE_LIMIT) this.userCache.clear();
+      this.userCache.set(key, row);
+    }
+    return row;
+  }
+
+  async ensureDirect(a: number, b: number): Promise<string> {
+    const id = directId(a, b);
+    if (!this.knownDirect.has(id)) {
+      await this.db
+        .insert(conversations)
+        .values({ id, kind: "direct", userA: Math.min(a, b), userB: Math.max(a, b) })
+        .onConflictDoNothing();
+      if (this.knownDirect.size >= USER_CACHE_LIMIT) this.knownDirect.clear();
+      this.knownDirect.add(id);
+    }
+    return id;
+  }
+
+  /**
+   * Takes the next seq and inserts the message in one statement, so both
+   * commit together or not at all: the seq counter never skips. The row lock
+   * on the conversation orders concurrent senders. With `memberOfGroup`, the
+   * statement also checks membership. Returns undefined when the conversation
+   * is missing or the sender is not a member; returns the original message
+   * when `(sender, client_msg_id)` was already used.
+   */
+  async append(message: NewMessage, memberOfGroup?: string): Promise<{ record: MessageRecord; duplicate: boolean } | undefined> {
+    const membership =
+      memberOfGroup === undefined
+        ? sql``
+        : sql`AND EXISTS (SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
+                          WHERE g.conversation_id = ${memberOfGroup} AND gm.user_id = ${message.senderId})`;
+    try {
+      const [row] = await queryRows<{ id: string | number; seq: string | number; sent_at: string | Date }>(
+        this.db,
+        sql`WITH c AS (
+              UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now()
+              WHERE id = ${message.conversationId} ${membership}
+              RETURNING last_seq
+            )
+            INSERT INTO messages (conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id)
+            SELECT ${message.conversationId}::text, c.last_seq, ${message.senderId}::bigint, ${message.sender}::text,
+                   ${message.toKind}::text, ${message.toName}::text, ${message.body}::text, ${message.clientMsgId}::text
+            FROM c
+            RETURNING id, seq, sent_at`,
+      );
+      if (row === undefined) return undefined;
+      return {
+        record: { ...message, id: Number(row.id), seq: Number(row.seq), sentAt: new Date(row.sent_at) },
+        duplicate: false,
+      };
+    } catch (err) {
+      if (pgCode(err) !== UNIQUE_VIOLATION) throw err;
+      const original = await this.findByClientMsgId(message.senderId, message.clientMsgId);
+      if (original === undefined) throw err;
+      return { record: original, duplicate: true };
+    }
+  }
+
+  async findByClientMsgId(senderId: number, clientMsgId: string): Promise<MessageRecord | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.senderId, senderId), eq(messages.clientMsgId, clientMsgId)));
+    return row && toRecord(row);
+  }
+
+  /** The page of `limit` messages before `beforeSeq` (0: the newest), ascending. */
+  async history(conversationId: string, beforeSeq: number, limit: number): Promise<{ records: MessageRecord[]; hasMore: boolean }> {
+    const rows = await this.db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.conversationId, conversationId), beforeSeq > 0 ? lt(messages.seq, beforeSeq) : undefined))
+      .orderBy(desc(messages.seq))
+      .limit(limit + 1);
+    const hasMore = rows.length > limit;
+    return { records: rows.slice(0, limit).reverse().map(toRecord), hasMore };
+  }
+
+  /** Messages with `afterSeq < seq < beforeSeq`, ascending; the newest `limit` of them when there are more. */
+  async range(conversationId: string, afterSeq: number, beforeSeq: number, limit: number): Promise<MessageRecord[]> {
+    const rows = await this.db
+      .select()
+      .from(messages)
+      .where(
+        and(
+          eq(messages.conversationId, conversationId),
+          gt(messages.seq, afterSeq),
+          Number.isFinite(beforeSeq) ? lt(messages.seq, beforeSeq) : undefined,
+        ),
+      )
+      .orderBy(desc(messages.seq))
+      .limit(limit);
+    return rows.reverse().map(toRecord);
+  }
+
+  /** Every conversation the user takes part in (DMs, their groups, broadcast), newest activity first. */
+  async conversationsOf(userId: number): Promise<ConversationRow[]> {
+    const rows = await queryRows<{
+      id: string;
+      kind: ConversationKindName;
+      title: string | null;
+      last_seq: string | number;
+      last_read_seq: string | number;
+      unread: string | number;
+    }>(
+      this.db,
+      sql`SELECT c.id, c.kind, c.last_seq,
+                 COALESCE(rc.last_read_seq, 0) AS last_read_seq,
+                 CASE c.kind
+                   WHEN 'direct' THEN (SELECT u.username FROM users u
+                                       WHERE u.id = CASE WHEN c.user_a = ${userId} THEN c.user_b ELSE c.user_a END)
+                   WHEN 'group' THEN g.name
+                   ELSE 'broadcast'
+                 END AS title,
+                 (SELECT count(*) FROM messages m
+                  WHERE m.conversation_id = c.id AND m.seq > COALESCE(rc.last_read_seq, 0)
+                    AND m.sender_id <> ${userId}) AS unread
+          FROM conversations c
+          LEFT JOIN groups g ON g.conversation_id = c.id
+          LEFT JOIN read_cursors rc ON rc.conversation_id = c.id AND rc.user_id = ${userId}
+          WHERE c.id = ${BROADCAST_ID}
+             OR c.user_a = ${userId} OR c.user_b = ${userId}
+             OR EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = g.id AND gm.user_id = ${userId})
+          ORDER BY c.last_message_at DESC NULLS LAST, c.id`,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      title: r.title ?? "",
+      lastSeq: Number(r.last_seq),
+      lastReadSeq: Number(r.last_read_seq),
+      unread: Number(r.unread),
+    }));
+  }
+
+  /** Whether the user may read and mark `conversationId`, and its last seq. */
+  async access(userId: number, conversationId: string): Promise<{ access: Access; lastSeq: number }> {
+    const [row] = await queryRows<{ kind: ConversationKindName; user_a: unknown; user_b: unknown; last_seq: unknown; member: boolean }>(
+      this.db,
+      sql`SELECT c.kind, c.user_a, c.user_b, c.last_seq,
+                 EXISTS (SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
+                         WHERE g.conversation_id = c.id AND gm.user_id = ${userId}) AS member
+          FROM conversations c WHERE c.id = ${conversationId}`,
+    );
+    if (row === undefined) return { access: "not_found", lastSeq: 0 };
+    const lastSeq = Number(row.last_seq);
+    const ok =
+      row.kind === "broadcast" ||
+      (row.kind === "direct" && (Number(row.user_a) === userId || Number(row.user_b) === userId)) ||
+      (row.kind === "group" && row.member);
+    return { access: ok ? "ok" : "forbidden", lastSeq };
+  }
+
+  /** Moves the read cursor forward only, never past the conversation's last seq; returns where it is. */
+  async markRead(userId: number, conversationId: string, seq: number): Promise<number> {
+    const [row] = await queryRows<{ last_read_seq: string | number }>(
+      this.db,
+      sql`INSERT INTO read_cursors (user_id, conversation_id, last_read_seq)
+          SELECT ${userId}::bigint, c.id, LEAST(${seq}::bigint, c.last_seq) FROM conversations c WHERE c.id = ${conversationId}
+          ON CONFLICT (user_id, conversation_id) DO UPDATE
+            SET last_read_seq = GREATEST(read_cursors.last_read_seq, EXCLUDED.last_read_seq), updated_at = now()
+          RETURNING last_read_seq`,
+    );
+    return Number(row?.last_read_seq ?? 0);
+  }
+
+  /** Sets a new member's read cursor to the conversation's end, so that old history is not "unread". */
+  async startReadingAtEnd(userId: number, conversationId: string): Promise<number> {
+    return this.markRead(userId, conversationId, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Everyone who shares a DM or a group with the user: the audience of their presence. */
+  async peersOf(userId: number): Promise<number[]> {
+    const rows = await queryRows<{ peer: string | number }>(
+      this.db,
+      sql`SELECT CASE WHEN user_a = ${userId} THEN user_b ELSE user_a END AS peer
+          FROM conversations WHERE kind = 'direct' AND (user_a = ${userId} OR user_b = ${userId})
+          UNION
+          SELECT other.user_id FROM group_members mine
+          JOIN group_members other ON other.group_id = mine.group_id
+          WHERE mine.user_id = ${userId}`,
+    );
+    return rows.map((r) => Number(r.peer)).filter((id) => id !== userId);
+  }
+}
+
+function toRecord(row: typeof messages.$inferSelect): MessageRecord {
+  return {
+    id: row.id,
+    conversationId: row.conversationId,
+    seq: row.seq,
+    senderId: row.senderId,
+    sender: row.senderName,
+    toKind: row.toKind,
+    toName: row.toName,
+    body: row.body,
+    clientMsgId: row.clientMsgId,
+    sentAt: row.sentAt,
+  };
+}

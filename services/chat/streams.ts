@@ -1,0 +1,84 @@
+import type { Session } from "../auth/sessions.js";
+import type { Logger } from "../lib/logger.js";
+import type { ChatService } from "./chat-service.js";
+import { ChatStream, type FrameSink } from "./chat-stream.js";
+import { encodeFrame, messageFrame } from "./frames.js";
+import type { Hub } from "./hub.js";
+
+export interface StreamsOptions {
+  chat: ChatService;
+  hub: Hub;
+  podName: string;
+  queueLimit: number;
+  log: Logger;
+}
+
+/**
+ * Opens Connect and Subscribe streams in the order the delivery guarantees
+ * need: listen to live events first, then replay from Postgres, then
+ * `caught_up`, then live events minus anything already replayed.
+ */
+export class Streams {
+  private draining = false;
+
+  constructor(private readonly options: StreamsOptions) {}
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  async open(session: Session, sink: FrameSink, cursors: Map<string, number>): Promise<ChatStream> {
+    const { chat, hub, podName, queueLimit, log } = this.options;
+    const user = { id: session.userId, username: session.username };
+    const stream = new ChatStream({
+      user,
+      sessionId: session.sessionId,
+      sink,
+      queueLimit,
+      loadRange: (conversationId, afterSeq, beforeSeq) => chat.missed(conversationId, afterSeq, beforeSeq),
+      log,
+    });
+    if (this.draining) {
+      stream.end("unavailable", "this pod is draining, reconnect elsewhere");
+      return stream;
+    }
+    try {
+      await hub.add(stream, await chat.followedConversations(user));
+      stream.send(encodeFrame({ ready: { user: { id: String(user.id), username: user.username }, pod: podName } }));
+      stream.onEnd(() => {
+        chat.streamClosed(user, stream.id).catch((err: unknown) => stream.log.warn({ err }, "could not record going offline"));
+      });
+      await chat.streamOpened(user, stream.id);
+      this.expireWithSession(stream, session.expiresAt);
+
+      const positions = new Map<string, number>();
+      for (const plan of await chat.replayPlan(user, cursors)) {
+        positions.set(plan.conversationId, plan.fromSeq);
+        if (plan.lastSeq <= plan.fromSeq) continue;
+        for (const record of await chat.replayPage(plan)) {
+          if (stream.isEnded) return stream;
+          await stream.replay(record.conversationId, record.seq, messageFrame(record));
+        }
+      }
+      stream.caughtUp(positions, encodeFrame({ caughtUp: {} }));
+      stream.log.debug({ conversations: positions.size }, "stream caught up");
+    } catch (err) {
+      stream.end();
+      throw err;
+    }
+    return stream;
+  }
+
+  /** The drain: no new streams; each open one gets `drain` and then UNAVAILABLE. */
+  drainAll(reason: string): number {
+    this.draining = true;
+    return this.options.hub.endAll("unavailable", `${reason}: reconnect and resume`, encodeFrame({ drain: { reason } }));
+  }
+
+  private expireWithSession(stream: ChatStream, expiresAt: number): void {
+    // setTimeout overflows past ~24.8 days: a stream on a longer-lived token is ended then, and reconnects.
+    const timer = setTimeout(() => stream.end("unauthenticated", "session expired"), Math.min(expiresAt - Date.now(), 2 ** 31 - 1));
+    timer.unref();
+    stream.onEnd(() => clearTimeout(timer));
+  }
+}

@@ -1,0 +1,87 @@
+import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import type { Logger } from "./logger.js";
+
+/** What went wrong, in domain terms; `toStatus` is the one place that turns it into gRPC. */
+export type ErrorKind =
+  | "unauthenticated"
+  | "not_found"
+  | "permission_denied"
+  | "invalid_argument"
+  | "already_exists"
+  | "resource_exhausted"
+  | "failed_precondition"
+  | "unavailable";
+
+/** A failure the client caused or may retry; its message is safe to send. */
+export class AppError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = "AppError";
+  }
+}
+
+const CODES: Record<ErrorKind, status> = {
+  unauthenticated: status.UNAUTHENTICATED,
+  not_found: status.NOT_FOUND,
+  permission_denied: status.PERMISSION_DENIED,
+  invalid_argument: status.INVALID_ARGUMENT,
+  already_exists: status.ALREADY_EXISTS,
+  resource_exhausted: status.RESOURCE_EXHAUSTED,
+  failed_precondition: status.FAILED_PRECONDITION,
+  unavailable: status.UNAVAILABLE,
+};
+
+/** Node and Postgres error codes that mean a dependency is down, not that we have a bug. */
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "53300", // too_many_connections
+]);
+
+export function isUnavailable(err: unknown): boolean {
+  if (err instanceof AppError) return err.kind === "unavailable";
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
+  const message = err instanceof Error ? err.message : "";
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
+    message,
+  );
+}
+
+export interface StatusObject {
+  code: status;
+  details: string;
+}
+
+/**
+ * Maps any thrown value to a gRPC status. Unknown errors become INTERNAL with a
+ * generic message and are logged with their cause, which never reaches the client.
+ */
+export function toStatus(err: unknown, log: Logger): StatusObject {
+  if (err instanceof AppError) {
+    log.info({ kind: err.kind, reason: err.message }, "request rejected");
+    return { code: CODES[err.kind], details: err.message };
+  }
+  if (isUnavailable(err)) {
+    log.warn({ err }, "dependency unavailable");
+    return { code: status.UNAVAILABLE, details: "a dependency is unavailable, retry shortly" };
+  }
+  log.error({ err }, "unexpected error");
+  return { code: status.INTERNAL, details: "internal error" };
+}
+
+/** `toStatus` shaped as the error argument of a grpc-js callback or `destroy`. */
+export function toServiceError(err: unknown, log: Logger): ServiceError {
+  const { code, details } = toStatus(err, log);
+  return Object.assign(new Error(details), { code, details, metadata: new Metadata() });
+}

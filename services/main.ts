@@ -1,0 +1,27 @@
+// The process entry point: `npm start`. Reads the environment, starts the
+// services it names, and drains on SIGTERM or SIGINT.
+import { startParley } from "./app.js";
+import { ConfigError, loadConfig } from "./lib/config.js";
+import { createLogger } from "./lib/logger.js";
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`parley: ${err.message}\n`);
+  process.exit(2);
+}
+const log = createLogger(config.logLevel, config.podName);
+const parley = await startParley(config, log).catch((err: unknown) => {
+  log.fatal({ err }, "could not start");
+  process.exit(1);
+});
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    log.info({ signal }, "shutting down");
+    parley.shutdown().then(() => process.exit(0));
+  });
+}
+process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
