@@ -1,0 +1,166 @@
+// Starts and stops real Postgres 15 and Redis 7 on free loopback ports in a
+// temporary folder, for `npm test` and for trying several pods by hand.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+export const PG_BIN = process.env.PG_BIN ?? "/usr/lib/postgresql/15/bin";
+
+/** A free TCP port on loopback (free when asked; the caller binds it right after). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function has(command: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Installs redis-server and Postgres 15 from Debian when they are missing (root only). */
+export function ensureInstalled(log: (line: string) => void): void {
+  const missing: string[] = [];
+  if (!has("redis-server")) missing.push("redis-server");
+  if (!existsSync(join(PG_BIN, "initdb"))) missing.push("postgresql");
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error(`missing ${missing.join(", ")}: install them (apt-get install -y ${missing.join(" ")})`);
+  }
+  log(`installing ${missing.join(", ")} with apt-get`);
+  execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing.join(" ")}`], {
+    stdio: "inherit",
+  });
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what} did not start within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface LocalPostgres {
+  url: string;
+  port: number;
+  stop(): void;
+}
+
+/** initdb refuses root, so the cluster belongs to the `postgres` user when we are root. */
+export async function startPostgres(dir: string): Promise<LocalPostgres> {
+  const data = join(dir, "pg");
+  mkdirSync(data, { recursive: true });
+  const asRoot = process.getuid?.() === 0;
+  const runAs = (args: string[]) => (asRoot ? ["runuser", "-u", "postgres", "--", ...args] : args);
+  if (asRoot) {
+    chownSync(dir, uidOf("postgres"), gidOf("postgres"));
+    chownSync(data, uidOf("postgres"), gidOf("postgres"));
+  }
+  chmodSync(data, 0o700);
+  const [cmd, ...args] = runAs([join(PG_BIN, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
+  execFileSync(cmd, args, { stdio: "ignore" });
+  const port = await freePort();
+  const [pgCmd, ...pgArgs] = runAs([
+    join(PG_BIN, "postgres"),
+    "-D", data,
+    "-p", String(port),
+    "-k", data,
+    "-c", "listen_addresses=127.0.0.1",
+    "-c", "fsync=off",
+    "-c", "synchronous_commit=off",
+    "-c", "full_page_writes=off",
+    "-c", "max_connections=300",
+  ]);
+  const child = spawn(pgCmd, pgArgs, { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  let output = "";
+  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  child.unref();
+  await waitFor("Postgres", () => output.includes("ready to accept connections") || child.exitCode !== null);
+  if (child.exitCode !== null) throw new Error(`Postgres failed to start:\n${output}`);
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    stop: () => stopPid(readPid(join(data, "postmaster.pid")) ?? child.pid, "SIGINT"),
+  };
+}
+
+export interface LocalRedis {
+  url: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** A Redis server without persistence; its pid file sits in `dir`, so a crashed test run can still be cleaned up. */
+export async function startRedis(dir: string, port?: number): Promise<LocalRedis> {
+  mkdirSync(dir, { recursive: true });
+  const chosen = port ?? (await freePort());
+  const pidFile = join(dir, `redis-${chosen}.pid`);
+  const child: ChildProcess = spawn(
+    "redis-server",
+    ["--port", String(chosen), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--pidfile", pidFile],
+    { stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  let output = "";
+  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+  child.unref();
+  await waitFor("Redis", () => output.includes("Ready to accept connections") || child.exitCode !== null);
+  if (child.exitCode !== null) throw new Error(`Redis failed to start:\n${output}`);
+  const pid = child.pid as number;
+  return {
+    url: `redis://127.0.0.1:${chosen}`,
+    port: chosen,
+    pid,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        stopPid(pid, "SIGKILL");
+      }),
+  };
+}
+
+/** Kills every Redis whose pid file sits in `dir`: the safety net after a crashed test file. */
+export function stopAllRedis(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const file of readdirSync(dir)) {
+    if (/^redis-\d+\.pid$/.test(file)) stopPid(readPid(join(dir, file)), "SIGKILL");
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    return Number(readFileSync(file, "utf8").split("\n")[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function stopPid(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function uidOf(user: string): number {
+  return Number(execFileSync("id", ["-u", user]).toString().trim());
+}
+
+function gidOf(user: string): number {
+  return Number(execFileSync("id", ["-g", user]).toString().trim());
+}
