@@ -1,14 +1,12 @@
 import { createAuthService } from "./auth/main.js";
-import { MemorySessionCache } from "./auth/session-cache-memory.js";
 import { SessionStore } from "./auth/sessions.js";
-import { MemoryBus } from "./chat/bus-memory.js";
 import { createChat } from "./chat/main.js";
-import { MemoryPresence } from "./chat/presence-memory.js";
 import { openDatabase } from "./db/client.js";
 import type { Config } from "./lib/config.js";
 import { startGrpcServer, type HostedService } from "./lib/grpc-server.js";
 import type { Logger } from "./lib/logger.js";
 import { createShutdown } from "./lib/shutdown.js";
+import { openSharedState } from "./shared-state.js";
 
 export interface Parley {
   readonly port: number;
@@ -16,18 +14,11 @@ export interface Parley {
   shutdown(): Promise<void>;
 }
 
-/**
- * Starts the services that `config.services` names on one gRPC port. The
- * embedded mode and the cluster mode differ only in which bus, presence and
- * session cache are wired in here.
- */
+/** Starts the services that `config.services` names, on one gRPC port. */
 export async function startParley(config: Config, log: Logger): Promise<Parley> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
   await database.migrate();
-
-  const sessionCache = new MemorySessionCache();
-  const bus = new MemoryBus();
-  const presence = new MemoryPresence();
+  const { bus, presence, sessionCache, close: closeShared } = await openSharedState(config, log);
   const sessions = new SessionStore(database.db, sessionCache, config.sessionTtlSeconds, log);
 
   const hosted: HostedService[] = [];
@@ -53,9 +44,11 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
     { name: "health NOT_SERVING", run: () => server.markNotServing() },
     { name: "drain streams", run: () => void log.info({ streams: chat?.drain("pod shutting down") ?? 0 }, "streams drained") },
     { name: "finish in-flight calls", run: () => server.close(timeoutMs / 2) },
+    { name: "finish in-flight sends", run: () => chat?.settle() },
     { name: "remove presence", run: () => presence.close() },
     { name: "close bus", run: () => bus.close() },
     { name: "close session cache", run: () => sessionCache.close() },
+    { name: "close Redis", run: () => closeShared() },
     { name: "close database", run: () => database.close() },
   ]);
   return { port: server.port, shutdown };

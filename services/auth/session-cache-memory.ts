@@ -9,7 +9,7 @@ export class MemorySessionCache implements SessionCache {
   private readonly entries = new Map<string, { session: CachedSession; until: number }>();
   private readonly listeners: ((sessionId: number) => void)[] = [];
 
-  async get(tokenHash: string): Promise<CachedSession | undefined> {
+  async get(tokenHash: string): Promise<CachedSession | "revoked" | undefined> {
     const entry = this.entries.get(tokenHash);
     if (entry === undefined) return undefined;
     if (entry.until <= Date.now()) {
@@ -28,7 +28,7 @@ export class MemorySessionCache implements SessionCache {
     this.entries.set(tokenHash, { session, until: Math.min(Date.now() + TTL_MS, session.expiresAt) });
   }
 
-  async revoke(tokenHash: string, sessionId: number): Promise<void> {
+  async revoke(tokenHash: string, sessionId: number, _expiresAt: number): Promise<void> {
     this.entries.delete(tokenHash);
     for (const listener of this.listeners) listener(sessionId);
   }

@@ -13,9 +13,10 @@ export interface CachedSession {
  * `onRevoked` listener, so that open streams on that token can be ended.
  */
 export interface SessionCache {
-  get(tokenHash: string): Promise<CachedSession | undefined>;
+  /** The cached session, "revoked" when it was revoked, undefined when unknown (ask Postgres). */
+  get(tokenHash: string): Promise<CachedSession | "revoked" | undefined>;
   set(tokenHash: string, session: CachedSession): Promise<void>;
-  revoke(tokenHash: string, sessionId: number): Promise<void>;
+  revoke(tokenHash: string, sessionId: number, expiresAt: number): Promise<void>;
   onRevoked(listener: (sessionId: number) => void): void;
   close(): Promise<void>;
 }

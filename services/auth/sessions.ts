@@ -35,6 +35,7 @@ export class SessionStore {
     if (!token) throw new AppError("unauthenticated", "missing bearer token");
     const tokenHash = hashToken(token);
     let session = await this.cache.get(tokenHash);
+    if (session === "revoked") throw new AppError("unauthenticated", "invalid, expired or revoked token");
     if (session === undefined) {
       session = await this.load(tokenHash);
       await this.cache.set(tokenHash, session);
@@ -49,7 +50,7 @@ export class SessionStore {
     const session = await this.verify(token);
     const tokenHash = hashToken(token as string);
     await this.db.update(sessions).set({ revokedAt: sql`now()` }).where(eq(sessions.id, session.sessionId));
-    await this.cache.revoke(tokenHash, session.sessionId);
+    await this.cache.revoke(tokenHash, session.sessionId, session.expiresAt);
   }
 
   private async load(tokenHash: string): Promise<Session> {

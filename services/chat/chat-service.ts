@@ -58,13 +58,26 @@ export interface ReplayPlan {
 /** The chat domain: validation, routing and storage, with no gRPC in sight. */
 export class ChatService {
   private readonly log: Logger;
+  private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: ChatServiceDeps) {
     this.log = deps.log.child({ component: "chat" });
   }
 
   /** Commits the message, then publishes it. Durable before acknowledged; a retried id returns the original. */
-  async send(user: UserRef, input: SendInput): Promise<MessageRecord> {
+  send(user: UserRef, input: SendInput): Promise<MessageRecord> {
+    const sending = this.sendNow(user, input);
+    this.inflight.add(sending);
+    void sending.catch(() => undefined).finally(() => this.inflight.delete(sending));
+    return sending;
+  }
+
+  /** Resolves once the sends under way have finished (the drain waits for them). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private async sendNow(user: UserRef, input: SendInput): Promise<MessageRecord> {
     const clientMsgId = checkClientMsgId(input.clientMsgId);
     const body = checkBody(input.body);
     const to = input.to ?? {};

@@ -28,6 +28,8 @@ export interface Chat {
   drain(reason: string): number;
   /** Ends the streams of a revoked session. */
   endSession(sessionId: number): void;
+  /** Resolves once in-flight sends have committed or failed. */
+  settle(): Promise<void>;
 }
 
 /** Wires the chat domain, this pod's hub and the gRPC handler together. */
@@ -44,6 +46,9 @@ export function createChat({ config, db, bus, presence, sessions, log }: ChatDep
     log,
   });
   const streams = new Streams({ chat, hub, podName: config.podName, queueLimit: config.streamQueueLimit, log });
+  presence.onExpired((user) => {
+    chat.announcePresence(user, false).catch((err: unknown) => log.warn({ err }, "could not announce an expired user"));
+  });
   bus.onGap(() => {
     const ended = hub.endAll("unavailable", "live events may have been missed: resume from your cursors");
     if (ended > 0) log.warn({ streams: ended }, "bus connection interrupted; ended streams so that clients resume");
@@ -56,5 +61,6 @@ export function createChat({ config, db, bus, presence, sessions, log }: ChatDep
     },
     drain: (reason) => streams.drainAll(reason),
     endSession: (sessionId) => hub.endSession(sessionId),
+    settle: () => chat.settle(),
   };
 }

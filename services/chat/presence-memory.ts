@@ -28,6 +28,10 @@ export class MemoryPresence implements Presence {
     return this.streams.size;
   }
 
+  onExpired(): void {
+    // One process: its streams cannot outlive it.
+  }
+
   async close(): Promise<void> {
     this.streams.clear();
   }

@@ -10,3 +10,19 @@ export const userChannel = (userId: number) => `${PREFIX}:user:${userId}`;
 
 /** Events for one group or the broadcast conversation. */
 export const conversationChannel = (conversationId: string) => `${PREFIX}:conv:${conversationId}`;
+
+/** Revoked session ids, so that every pod ends the streams opened with them. */
+export const revocationChannel = `${PREFIX}:revocations`;
+
+/** A verified token, by its hash: the session as JSON, or "revoked". */
+export const sessionKey = (tokenHash: string) => `${PREFIX}:session:${tokenHash}`;
+
+/** Sorted set of live pods, scored by the time (ms) their heartbeat lapses. */
+export const presencePodsKey = `${PREFIX}:presence:pods`;
+
+/** Hash of one pod's users ("id:username") to their open stream count on that pod. */
+export const presencePodPrefix = `${PREFIX}:presence:pod:`;
+export const presencePodKey = (pod: string) => `${presencePodPrefix}${pod}`;
+
+/** Hash of every online user ("id:username") to their stream count cluster-wide: HLEN is the online count. */
+export const presenceUsersKey = `${PREFIX}:presence:users`;

@@ -1,0 +1,59 @@
+import { readFileSync } from "node:fs";
+import { Redis } from "ioredis";
+import type { Logger } from "./logger.js";
+
+/**
+ * A Redis connection that fails fast while Redis is unreachable instead of
+ * queueing commands in memory: a send must still commit and be acknowledged
+ * when Redis is down, so a publish may fail but must never hang. It
+ * reconnects by itself, with capped backoff.
+ */
+export function createRedis(url: string, name: string, log: Logger, options: { autoResubscribe?: boolean } = {}): Redis {
+  const redis = new Redis(url, {
+    autoResubscribe: options.autoResubscribe ?? true,
+    connectionName: `parley-${name}`,
+    enableOfflineQueue: false,
+    // A command is never replayed after a reconnect: presence counters must not be applied twice.
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1_000),
+    lazyConnect: true,
+  });
+  let up = false;
+  redis.on("ready", () => {
+    if (!up) log.info({ connection: name }, "Redis connected");
+    up = true;
+  });
+  redis.on("close", () => {
+    if (up) log.warn({ connection: name }, "Redis connection lost; reconnecting");
+    up = false;
+  });
+  // Errors are reported by the commands that fail; this only keeps them from crashing the process.
+  redis.on("error", (err: Error) => log.debug({ err, connection: name }, "Redis error"));
+  return redis;
+}
+
+/** Waits until the connection is ready, up to `timeoutMs`: pods may start before Redis does. */
+export async function connectRedis(redis: Redis, timeoutMs = 30_000): Promise<void> {
+  // A failed first attempt rejects here, but the retry strategy keeps trying in the background.
+  if (redis.status === "wait") redis.connect().catch(() => undefined);
+  const deadline = Date.now() + timeoutMs;
+  while (redis.status !== "ready") {
+    if (Date.now() > deadline) throw new Error(`Redis not reachable within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export type RedisScript = (keys: string[], args: (string | number)[]) => Promise<unknown>;
+
+/**
+ * Loads a Lua script from a .lua file as a command on `redis` (EVALSHA, with
+ * EVAL when the server has not seen it yet, e.g. after a restart).
+ */
+export function loadScript(redis: Redis, file: URL, numberOfKeys: number): RedisScript {
+  const name = `parley_${file.pathname.split("/").pop()?.replace(/\W/g, "_")}`;
+  redis.defineCommand(name, { numberOfKeys, lua: readFileSync(file, "utf8") });
+  const command = (redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[name].bind(redis);
+  return (keys, args) => command(...keys, ...args);
+}
