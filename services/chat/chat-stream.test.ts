@@ -1,0 +1,216 @@
+import test from "ava";
+import { pino } from "pino";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ServerFrame } from "../../gen/parley/chat/v1/chat.js";
+import type { ErrorKind } from "../lib/errors.js";
+import { ChatStream, type FrameSink } from "./chat-stream.js";
+import type { MessageRecord } from "./message-store.js";
+
+/** A transport whose buffer holds `capacity` frames: write() returns false once it is full, until drain(). */
+class FakeSink implements FrameSink {
+  readonly frames: Buffer[] = [];
+  readonly ends: [ErrorKind | undefined, string | undefined][] = [];
+  private buffered = 0;
+  private drainCallbacks: (() => void)[] = [];
+  private closeCallbacks: (() => void)[] = [];
+
+  constructor(private readonly capacity = Infinity) {}
+
+  write(frame: Buffer): boolean {
+    this.frames.push(frame);
+    this.buffered += 1;
+    return this.buffered < this.capacity;
+  }
+  get written(): string[] {
+    return this.frames.map((f) => f.toString());
+  }
+  onDrain(callback: () => void): void {
+    this.drainCallbacks.push(callback);
+  }
+  end(kind?: ErrorKind, reason?: string): void {
+    this.ends.push([kind, reason]);
+  }
+  onClose(callback: () => void): void {
+    this.closeCallbacks.push(callback);
+  }
+
+  /** The client read everything: the buffer empties and 'drain' fires. */
+  drain(): void {
+    this.buffered = 0;
+    for (const callback of this.drainCallbacks.splice(0)) callback();
+  }
+  close(): void {
+    for (const callback of this.closeCallbacks.splice(0)) callback();
+  }
+}
+
+const frame = (text: string) => Buffer.from(text);
+
+function setup(options: { capacity?: number; queueLimit?: number; loadRange?: () => Promise<MessageRecord[]> } = {}) {
+  const sink = new FakeSink(options.capacity);
+  const stream = new ChatStream({
+    user: { id: 7, username: "alice" },
+    sessionId: 1,
+    sink,
+    queueLimit: options.queueLimit ?? 100,
+    loadRange: options.loadRange ?? (async () => []),
+    log: pino({ level: "silent" }),
+  });
+  return { sink, stream };
+}
+
+test("writes frames in order while the transport accepts them", (t) => {
+  const { sink, stream } = setup();
+  for (const text of ["a", "b", "c"]) stream.send(frame(text));
+  t.deepEqual(sink.written, ["a", "b", "c"]);
+});
+
+test("stops writing when write() returns false and resumes on drain", (t) => {
+  const { sink, stream } = setup({ capacity: 2 });
+  for (const text of ["1", "2", "3", "4", "5"]) stream.send(frame(text));
+  t.deepEqual(sink.written, ["1", "2"]);
+  sink.drain();
+  t.deepEqual(sink.written, ["1", "2", "3", "4"]);
+  sink.drain();
+  t.deepEqual(sink.written, ["1", "2", "3", "4", "5"]);
+  t.false(stream.isEnded);
+});
+
+test("replay() waits for drain while the transport is full", async (t) => {
+  const { sink, stream } = setup({ capacity: 1 });
+  let done = false;
+  const replaying = stream.replay("c", 1, frame("r1")).then(() => (done = true));
+  await sleep(5);
+  t.false(done);
+  t.deepEqual(sink.written, ["r1"]);
+  sink.drain();
+  await replaying;
+  t.true(done);
+});
+
+test("a queue beyond queueLimit ends the stream with resource_exhausted", (t) => {
+  const { sink, stream } = setup({ capacity: 1, queueLimit: 3 });
+  stream.send(frame("written"));
+  for (const text of ["q1", "q2", "q3"]) stream.send(frame(text));
+  t.false(stream.isEnded, "exactly queueLimit queued is still fine");
+  stream.send(frame("one too many"));
+  t.true(stream.isEnded);
+  t.is(sink.ends.length, 1);
+  t.is(sink.ends[0][0], "resource_exhausted");
+  sink.drain();
+  stream.send(frame("after the end"));
+  t.deepEqual(sink.written, ["written"], "the queue is dropped, not flushed");
+});
+
+test("live messages buffered during the replay are bounded by queueLimit too", (t) => {
+  const { sink, stream } = setup({ queueLimit: 2 });
+  stream.offerMessage("c", 1, frame("m1"));
+  stream.offerMessage("c", 2, frame("m2"));
+  t.false(stream.isEnded);
+  stream.offerMessage("c", 3, frame("m3"));
+  t.deepEqual(sink.ends.map(([kind]) => kind), ["resource_exhausted"]);
+});
+
+test("live messages offered before caughtUp() follow it, without the ones replayed", async (t) => {
+  const { sink, stream } = setup();
+  stream.send(frame("ready"));
+  stream.offerMessage("c", 3, frame("live3"));
+  stream.offerMessage("c", 2, frame("live2"));
+  await stream.replay("c", 1, frame("replay1"));
+  await stream.replay("c", 2, frame("replay2"));
+  t.deepEqual(sink.written, ["ready", "replay1", "replay2"], "nothing live before caught_up");
+  stream.caughtUp(new Map([["c", 2]]), frame("caught_up"));
+  t.deepEqual(sink.written, ["ready", "replay1", "replay2", "caught_up", "live3"]);
+  stream.offerMessage("c", 3, frame("live3 again"));
+  stream.offerMessage("c", 4, frame("live4"));
+  t.deepEqual(sink.written.slice(4), ["live3", "live4"]);
+});
+
+test("replay() skips seqs the stream already has", async (t) => {
+  const { sink, stream } = setup();
+  stream.follow("g", 4);
+  await stream.replay("g", 4, frame("g4"));
+  await stream.replay("g", 5, frame("g5"));
+  await stream.replay("g", 5, frame("g5 again"));
+  t.deepEqual(sink.written, ["g5"]);
+});
+
+test("caughtUp() positions cover conversations that had nothing to replay", (t) => {
+  const { sink, stream } = setup();
+  stream.offerMessage("g", 10, frame("old"));
+  stream.offerMessage("g", 11, frame("new"));
+  stream.caughtUp(new Map([["g", 10]]), frame("caught_up"));
+  t.deepEqual(sink.written, ["caught_up", "new"]);
+});
+
+test("a live gap is filled from loadRange as message frames", async (t) => {
+  const record = (seq: number): MessageRecord => ({
+    id: 100 + seq,
+    conversationId: "c",
+    seq,
+    senderId: 2,
+    sender: "bob",
+    toKind: "group",
+    toName: "team",
+    body: `body ${seq}`,
+    clientMsgId: `m${seq}`,
+    sentAt: new Date(0),
+  });
+  const { sink, stream } = setup({ loadRange: async () => [record(2)] });
+  stream.caughtUp(new Map([["c", 1]]), frame("caught_up"));
+  stream.offerMessage("c", 3, frame("live3"));
+  t.deepEqual(sink.written, ["caught_up"]);
+  await sleep(250); // the sequencer's default wait is 100 ms
+  t.is(sink.written.length, 3);
+  const filled = ServerFrame.decode(sink.frames[1]);
+  t.is(filled.message?.seq, 2);
+  t.is(filled.message?.body, "body 2");
+  t.is(sink.written[2], "live3");
+});
+
+test("a failing loadRange ends the stream with unavailable", async (t) => {
+  const { sink, stream } = setup({
+    loadRange: async () => {
+      throw new Error("db down");
+    },
+  });
+  stream.caughtUp(new Map([["c", 1]]), frame("caught_up"));
+  stream.offerMessage("c", 5, frame("live5"));
+  await sleep(250);
+  t.true(stream.isEnded);
+  t.deepEqual(sink.ends.map(([kind]) => kind), ["unavailable"]);
+  t.deepEqual(sink.written, ["caught_up"]);
+});
+
+test("end() is idempotent and calls each onEnd listener once", (t) => {
+  const { sink, stream } = setup();
+  const calls: string[] = [];
+  stream.onEnd(() => calls.push("first"));
+  stream.onEnd(() => calls.push("second"));
+  stream.end();
+  stream.end("unavailable", "draining");
+  sink.close();
+  t.deepEqual(calls, ["first", "second"]);
+  t.deepEqual(sink.ends, [[undefined, undefined]]);
+  stream.onEnd(() => calls.push("late"));
+  t.deepEqual(calls, ["first", "second", "late"], "a listener added after the end runs at once");
+});
+
+test("the client going away ends the stream", (t) => {
+  const { sink, stream } = setup();
+  let ended = 0;
+  stream.onEnd(() => ended++);
+  sink.close();
+  t.true(stream.isEnded);
+  t.is(ended, 1);
+  stream.send(frame("too late"));
+  t.deepEqual(sink.written, []);
+});
+
+test("end() releases a replay waiting for drain", async (t) => {
+  const { stream } = setup({ capacity: 1 });
+  const replaying = stream.replay("c", 1, frame("r1"));
+  stream.end("unavailable", "draining");
+  await replaying;
+  t.true(stream.isEnded);
+});
