@@ -6,6 +6,7 @@ import type { Config } from "./lib/config.js";
 import { startGrpcServer, type HostedService } from "./lib/grpc-server.js";
 import type { Logger } from "./lib/logger.js";
 import { createShutdown } from "./lib/shutdown.js";
+import { createScaler } from "./scaler/main.js";
 import { openSharedState } from "./shared-state.js";
 
 export interface Parley {
@@ -31,6 +32,9 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
     sessionCache.onRevoked((sessionId) => chat.endSession(sessionId));
   }
 
+  const scaler = config.services.includes("scaler") ? createScaler(presence, log) : undefined;
+  if (scaler) hosted.push(scaler.service);
+
   const server = await startGrpcServer({
     port: config.grpcPort,
     services: hosted,
@@ -42,7 +46,13 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
   const timeoutMs = config.shutdownTimeoutSeconds * 1000;
   const shutdown = createShutdown(log, timeoutMs, [
     { name: "health NOT_SERVING", run: () => server.markNotServing() },
-    { name: "drain streams", run: () => void log.info({ streams: chat?.drain("pod shutting down") ?? 0 }, "streams drained") },
+    {
+      name: "drain streams",
+      run: () => {
+        scaler?.endStreams();
+        log.info({ streams: chat?.drain("pod shutting down") ?? 0 }, "streams drained");
+      },
+    },
     { name: "finish in-flight calls", run: () => server.close(timeoutMs / 2) },
     { name: "finish in-flight sends", run: () => chat?.settle() },
     { name: "remove presence", run: () => presence.close() },

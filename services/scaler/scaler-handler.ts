@@ -1,0 +1,95 @@
+import type { ServerWritableStream } from "@grpc/grpc-js";
+import type {
+  ExternalScalerServer,
+  IsActiveResponse,
+  ScaledObjectRef,
+} from "../../gen/externalscaler/externalscaler.js";
+import { AppError, toServiceError } from "../lib/errors.js";
+import { unary } from "../lib/grpc-calls.js";
+import type { Logger } from "../lib/logger.js";
+import type { OnlineUsers } from "./online-users.js";
+
+export const METRIC_NAME = "online_users";
+/** Users one chat pod serves, unless `scalerMetadata.usersPerReplica` says otherwise. */
+export const DEFAULT_USERS_PER_REPLICA = 3;
+
+/** Reads `usersPerReplica` from a ScaledObject's metadata; INVALID_ARGUMENT unless it is a positive integer. */
+export function usersPerReplica(ref: ScaledObjectRef | undefined): number {
+  const raw = ref?.scalerMetadata?.usersPerReplica;
+  if (raw === undefined || raw === "") return DEFAULT_USERS_PER_REPLICA;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < 1) {
+    throw new AppError("invalid_argument", `scalerMetadata.usersPerReplica must be a positive integer, got "${raw}"`);
+  }
+  return value;
+}
+
+/** KEDA may prefix the metric name (e.g. "s0-online_users"); anything else is not ours. */
+function checkMetricName(name: string): void {
+  if (name !== "" && name !== METRIC_NAME && !name.endsWith(`-${METRIC_NAME}`)) {
+    throw new AppError("invalid_argument", `unknown metric "${name}"; this scaler serves "${METRIC_NAME}"`);
+  }
+}
+
+export interface ScalerHandler extends ExternalScalerServer {
+  /** Ends every StreamIsActive call: part of the drain. */
+  endStreams(): void;
+}
+
+/** KEDA's external scaler contract over the cluster-wide online count. Both int and float fields are filled, as KEDA reads the float only when it is above 0. */
+export function createScalerHandler(online: OnlineUsers, log: Logger): ScalerHandler {
+  const handlerLog = log.child({ component: "scaler" });
+  const streams = new Set<AbortController>();
+
+  return {
+    isActive: unary(handlerLog, "IsActive", async (ref) => {
+      usersPerReplica(ref);
+      return { result: (await online.count()) > 0 };
+    }),
+
+    getMetricSpec: unary(handlerLog, "GetMetricSpec", async (ref) => {
+      const target = usersPerReplica(ref);
+      return { metricSpecs: [{ metricName: METRIC_NAME, targetSize: target, targetSizeFloat: target }] };
+    }),
+
+    getMetrics: unary(handlerLog, "GetMetrics", async (request) => {
+      usersPerReplica(request.scaledObjectRef);
+      checkMetricName(request.metricName);
+      const count = await online.count();
+      handlerLog.debug({ count }, "metrics read");
+      return { metricValues: [{ metricName: METRIC_NAME, metricValue: count, metricValueFloat: count }] };
+    }),
+
+    streamIsActive: (call: ServerWritableStream<ScaledObjectRef, IsActiveResponse>) => {
+      try {
+        usersPerReplica(call.request);
+      } catch (err) {
+        call.emit("error", toServiceError(err, handlerLog));
+        return;
+      }
+      const controller = new AbortController();
+      streams.add(controller);
+      const stop = () => {
+        controller.abort();
+        streams.delete(controller);
+      };
+      call.on("cancelled", stop);
+      call.on("close", stop);
+      controller.signal.addEventListener("abort", () => {
+        if (!call.cancelled) call.end();
+      });
+      let last: boolean | undefined;
+      online.watch(controller.signal, (count) => {
+        const result = count > 0;
+        if (result === last) return;
+        last = result;
+        call.write({ result });
+      });
+    },
+
+    endStreams() {
+      for (const controller of [...streams]) controller.abort();
+      streams.clear();
+    },
+  };
+}
