@@ -48,14 +48,18 @@ const UNAVAILABLE_CODES = new Set([
   "53300", // too_many_connections
 ]);
 
+/** Whether `err` (or an error it wraps, as drizzle's query errors do) means a dependency is down. */
 export function isUnavailable(err: unknown): boolean {
-  if (err instanceof AppError) return err.kind === "unavailable";
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
-  const message = err instanceof Error ? err.message : "";
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
-    message,
-  );
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e instanceof AppError) return e.kind === "unavailable";
+    const code = e.code;
+    if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
+    const message = typeof e.message === "string" ? e.message : "";
+    if (/Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Connection is closed/i.test(message)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 export interface StatusObject {
