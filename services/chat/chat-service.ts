@@ -33,7 +33,11 @@ export interface SendInput {
 /** Bodies are at most this many bytes of UTF-8. */
 export const MAX_BODY_BYTES = 4096;
 export const MAX_CLIENT_MSG_ID = 64;
-/** A replay sends at most the newest this-many messages per conversation; the client pages the rest. */
+/**
+ * The offline queue (no cursor) replays at most the newest this-many messages
+ * per conversation; the client pages the rest. A replay from a cursor is not
+ * capped: it is read in pages of this size.
+ */
 export const REPLAY_LIMIT = 500;
 export const HISTORY_DEFAULT = 50;
 export const HISTORY_MAX = 200;
@@ -53,6 +57,8 @@ export interface ReplayPlan {
   conversationId: string;
   fromSeq: number;
   lastSeq: number;
+  /** True for the offline queue (no cursor): only the newest `REPLAY_LIMIT` are replayed. */
+  capped: boolean;
 }
 
 /** The chat domain: validation, routing and storage, with no gRPC in sight. */
@@ -200,16 +206,25 @@ export class ChatService {
    */
   async replayPlan(user: UserRef, cursors: Map<string, number>): Promise<ReplayPlan[]> {
     const rows = await this.deps.messages.conversationsOf(user.id);
-    return rows.map((row) => ({
-      conversationId: row.id,
-      fromSeq: Math.min(cursors.get(row.id) ?? row.lastReadSeq, row.lastSeq),
-      lastSeq: row.lastSeq,
-    }));
+    return rows.map((row) => {
+      const cursor = cursors.get(row.id);
+      return {
+        conversationId: row.id,
+        fromSeq: Math.min(cursor ?? row.lastReadSeq, row.lastSeq),
+        lastSeq: row.lastSeq,
+        capped: cursor === undefined,
+      };
+    });
   }
 
-  /** The newest `REPLAY_LIMIT` messages after `fromSeq`, ascending. */
-  replayPage(plan: ReplayPlan): Promise<MessageRecord[]> {
-    return this.deps.messages.range(plan.conversationId, plan.fromSeq, Number.POSITIVE_INFINITY, REPLAY_LIMIT);
+  /**
+   * The next page of a replay, ascending: the messages after `afterSeq` up to
+   * `plan.lastSeq`. For the offline queue, the one page of the newest
+   * `REPLAY_LIMIT`; from a cursor, the oldest `REPLAY_LIMIT` not yet replayed.
+   */
+  replayPage(plan: ReplayPlan, afterSeq = plan.fromSeq): Promise<MessageRecord[]> {
+    const { conversationId, lastSeq } = plan;
+    return this.deps.messages.range(conversationId, afterSeq, lastSeq + 1, REPLAY_LIMIT, plan.capped ? "newest" : "oldest");
   }
 
   /** Messages a live stream missed between two seqs. */

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import { pgCode, queryRows, type Db } from "../db/client.js";
 import { conversations, messages, users, type ConversationKindName } from "../db/schema.js";
 
@@ -149,8 +149,14 @@ export class MessageStore {
     return { records: rows.slice(0, limit).reverse().map(toRecord), hasMore };
   }
 
-  /** Messages with `afterSeq < seq < beforeSeq`, ascending; the newest `limit` of them when there are more. */
-  async range(conversationId: string, afterSeq: number, beforeSeq: number, limit: number): Promise<MessageRecord[]> {
+  /** Messages with `afterSeq < seq < beforeSeq`, ascending; the newest (or oldest) `limit` of them when there are more. */
+  async range(
+    conversationId: string,
+    afterSeq: number,
+    beforeSeq: number,
+    limit: number,
+    keep: "newest" | "oldest" = "newest",
+  ): Promise<MessageRecord[]> {
     const rows = await this.db
       .select()
       .from(messages)
@@ -161,9 +167,9 @@ export class MessageStore {
           Number.isFinite(beforeSeq) ? lt(messages.seq, beforeSeq) : undefined,
         ),
       )
-      .orderBy(desc(messages.seq))
+      .orderBy(keep === "newest" ? desc(messages.seq) : asc(messages.seq))
       .limit(limit);
-    return rows.reverse().map(toRecord);
+    return (keep === "newest" ? rows.reverse() : rows).map(toRecord);
   }
 
   /** Every conversation the user takes part in (DMs, their groups, broadcast), newest activity first. */

@@ -54,10 +54,15 @@ export class Streams {
       const positions = new Map<string, number>();
       for (const plan of await chat.replayPlan(user, cursors)) {
         positions.set(plan.conversationId, plan.fromSeq);
-        if (plan.lastSeq <= plan.fromSeq) continue;
-        for (const record of await chat.replayPage(plan)) {
-          if (stream.isEnded) return stream;
-          await stream.replay(record.conversationId, record.seq, messageFrame(record));
+        // From a cursor, page until the end; the offline queue is one capped page.
+        for (let after = plan.fromSeq; after < plan.lastSeq; ) {
+          const page = await chat.replayPage(plan, after);
+          for (const record of page) {
+            if (stream.isEnded) return stream;
+            await stream.replay(record.conversationId, record.seq, messageFrame(record));
+          }
+          if (plan.capped || page.length === 0) break;
+          after = page[page.length - 1].seq;
         }
       }
       stream.caughtUp(positions, encodeFrame({ caughtUp: {} }));
