@@ -8,6 +8,7 @@ import {
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
+import { withProtocMapEntries } from "./descriptors.js";
 import type { Logger } from "./logger.js";
 
 const PROTO_ROOT = fileURLToPath(new URL("../../proto", import.meta.url));
@@ -56,9 +57,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const names = options.services.map((s) => s.fullName);
   const health = new HealthImplementation(Object.fromEntries(["", ...names].map((n) => [n, "SERVING" as const])));
   health.addToServer(server);
-  const protos = loadSync(PROTO_FILES, { includeDirs: [PROTO_ROOT, dirOf(healthProtoPath)] });
-  const healthProto = loadSync("health.proto", { includeDirs: [dirOf(healthProtoPath)] });
-  new ReflectionService({ ...protos, ...healthProto }, { services: [...names, HEALTH_SERVICE] }).addToServer(server);
+  // keepCase: reflection must describe fields as the .proto names them (client_msg_id), as grpcurl expects.
+  const protos = loadSync(PROTO_FILES, { keepCase: true, includeDirs: [PROTO_ROOT, dirOf(healthProtoPath)] });
+  const healthProto = loadSync("health.proto", { keepCase: true, includeDirs: [dirOf(healthProtoPath)] });
+  new ReflectionService(withProtocMapEntries({ ...protos, ...healthProto }), { services: [...names, HEALTH_SERVICE] }).addToServer(
+    server,
+  );
   for (const service of options.services) server.addService(service.definition, service.implementation);
 
   const port = await new Promise<number>((resolve, reject) =>
