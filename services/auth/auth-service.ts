@@ -34,11 +34,18 @@ export class AuthService {
     const hash = await hashPassword(checkPassword(password));
     let user: UserView;
     try {
-      const [row] = await this.db
-        .insert(users)
-        .values({ username: name, passwordHash: hash })
-        .returning({ id: users.id, username: users.username });
-      user = row;
+      user = await this.db.transaction(async (tx) => {
+        const [row] = await tx
+          .insert(users)
+          .values({ username: name, passwordHash: hash })
+          .returning({ id: users.id, username: users.username });
+        // Broadcasts from before sign-up are history, not unread mail.
+        await tx.execute(
+          sql`INSERT INTO read_cursors (user_id, conversation_id, last_read_seq)
+              SELECT ${row.id}::bigint, id, last_seq FROM conversations WHERE kind = 'broadcast'`,
+        );
+        return row;
+      });
     } catch (err) {
       if (pgCode(err) === UNIQUE_VIOLATION) throw new AppError("already_exists", "username is taken");
       throw err;
