@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { credentials, status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import { credentials, status, type ChannelOptions, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import {
   ChatServiceClient,
   type ClientFrame,
@@ -27,6 +27,12 @@ export interface ReconnectingClientOptions {
   backoff?: BackoffOptions;
   /** Application heartbeat, so that proxies see traffic on idle streams. Default 20 s; 0 turns it off. */
   pingIntervalMs?: number;
+  /**
+   * Extra grpc-js channel options. grpc-js shares one HTTP/2 connection between
+   * clients of the same address; `{"grpc.use_local_subchannel_pool": 1}` gives
+   * this client a connection of its own (the benchmark's virtual users need that).
+   */
+  channelOptions?: ChannelOptions;
 }
 
 /** A send that failed for good: `code` is the gRPC status code the server gave. */
@@ -159,7 +165,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     const address = this.address;
     let client = this.clients.get(address);
     if (client === undefined) {
-      client = new ChatServiceClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+      client = new ChatServiceClient(address, credentials.createInsecure(), { ...CHANNEL_OPTIONS, ...this.options.channelOptions });
       this.clients.set(address, client);
     }
     return client;
