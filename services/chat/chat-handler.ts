@@ -210,6 +210,8 @@ function connect(
       return;
     }
     const current = stream;
+    // The server ended this stream (drain, revocation, too slow): frames still in the pipe are dropped.
+    if (current.isEnded) return;
     if (f.send) {
       const { clientMsgId, to, body } = f.send;
       try {

@@ -127,13 +127,23 @@ export class ChatStream {
 
   /** Ends the stream (idempotent): OK without `kind`, else with that status. */
   end(kind?: ErrorKind, reason?: string): void {
-    if (this.ended) return;
+    if (this.finish()) this.sink.end(kind, reason);
+  }
+
+  /** Releases the stream without ending the call, for a caller that ends it with its own status. */
+  abandon(): void {
+    this.finish();
+  }
+
+  /** Tears down once; true the first time. */
+  private finish(): boolean {
+    if (this.ended) return false;
     this.ended = true;
     this.queue.length = 0;
     this.sequencer.dispose();
     this.releaseWaiters();
-    this.sink.end(kind, reason);
     for (const listener of this.endListeners.splice(0)) listener();
+    return true;
   }
 
   /** Called once when the stream ends, for whatever reason. */

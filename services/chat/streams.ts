@@ -68,7 +68,8 @@ export class Streams {
       stream.caughtUp(positions, encodeFrame({ caughtUp: {} }));
       stream.log.debug({ conversations: positions.size }, "stream caught up");
     } catch (err) {
-      stream.end();
+      // The caller ends the call with the status this error maps to.
+      stream.abandon();
       throw err;
     }
     return stream;
