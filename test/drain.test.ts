@@ -241,3 +241,50 @@ test("SIGTERM drains every stream, keeps every acknowledged send, exits 0, and c
   t.deepEqual(rawSubscribe.frames.flatMap((f) => (f.message ? [brief(f.message)] : [])), history.slice(0, rawSubscribe.frames.filter((f) => f.message).length).map(brief));
   t.log(`drained and exited in ${drainMs} ms; ${acked.length} unary and ${daveAcked.length} stream sends acknowledged; ${unaryFailures} unary sends refused`);
 });
+
+test("a stream that is behind on reading still gets drain as its last frame, after a gap-free prefix", async (t) => {
+  const env: Env = {
+    DATABASE_URL: await freshDatabase(),
+    REDIS_URL: undefined,
+    RATE_LIMIT_PER_SECOND: "100000",
+    RATE_LIMIT_BURST: "100000",
+  };
+  const server = await spawnServer(env);
+  t.context.cleanups.push(async () => {
+    server.kill("SIGKILL");
+    await server.exited;
+  });
+  const reader = await newUser(server.address, "behind");
+  const writer = await newUser(server.address, "writer");
+
+  const chat = new ChatServiceClient(server.address, credentials.createInsecure());
+  t.context.cleanups.push(() => chat.close());
+  const call = chat.connect(bearer(reader.token));
+  t.context.cleanups.push(() => call.cancel());
+  const stream = new RawStream(call);
+  call.write({ hello: { cursors: [] } });
+  await stream.until(() => stream.caughtUp, "caught up");
+  call.pause();
+
+  // Enough large messages that the server has to hold some back, but not enough to give up on the stream.
+  const COUNT = 300;
+  for (let i = 0; i < COUNT; i += 10) {
+    await Promise.all(range(i, i + 9).map((j) => writer.api.send({ username: reader.username }, `${j} ${"y".repeat(4000)}`, `w-${j}`)));
+  }
+
+  const health = watchHealth(server.address, CHAT_SERVICE);
+  t.context.cleanups.push(health.close);
+  await eventually(async () => health.statuses.includes("SERVING"), Boolean);
+  server.kill("SIGTERM");
+  await health.notServing;
+  t.true(health.statuses.includes("NOT_SERVING"));
+
+  call.resume();
+  const final = await stream.done;
+  t.is(final.code, status.UNAVAILABLE, final.details);
+  const received = stream.frames.flatMap((f) => (f.message ? [f.message.seq] : []));
+  t.true(received.length < COUNT, "the stream was behind when the drain came");
+  t.deepEqual(received, range(1, received.length), "what it got is a prefix, without gaps");
+  t.truthy(stream.frames.at(-1)?.drain, "the last frame is drain");
+  t.deepEqual(await server.exited, { code: 0, signal: null });
+});

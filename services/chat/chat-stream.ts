@@ -125,9 +125,16 @@ export class ChatStream {
     this.sequencer.forget(conversationId);
   }
 
-  /** Ends the stream (idempotent): OK without `kind`, else with that status. */
-  end(kind?: ErrorKind, reason?: string): void {
-    if (this.finish()) this.sink.end(kind, reason);
+  /**
+   * Ends the stream (idempotent): OK without `kind`, else with that status.
+   * `lastFrame` (the drain) is written even when the transport is full, after
+   * what it already holds; frames still queued here are dropped, and the
+   * client resumes from its cursors.
+   */
+  end(kind?: ErrorKind, reason?: string, lastFrame?: Buffer): void {
+    if (!this.finish()) return;
+    if (lastFrame) this.sink.write(lastFrame);
+    this.sink.end(kind, reason);
   }
 
   /** Releases the stream without ending the call, for a caller that ends it with its own status. */

@@ -46,10 +46,7 @@ export class Hub {
   /** Sends `frame` to every stream, then ends each with `kind`: the drain, or a bus gap. */
   endAll(kind: ErrorKind, reason: string, frame?: Buffer): number {
     const streams = [...this.streams];
-    for (const stream of streams) {
-      if (frame) stream.send(frame);
-      stream.end(kind, reason);
-    }
+    for (const stream of streams) stream.end(kind, reason, frame);
     return streams.length;
   }
 
