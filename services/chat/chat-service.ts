@@ -154,7 +154,9 @@ export class ChatService {
   }
 
   async joinGroup(user: UserRef, name: string): Promise<GroupView> {
-    const group = await this.deps.groups.join(checkName(name, "group name"), user.id);
+    const { joined, ...group } = await this.deps.groups.join(checkName(name, "group name"), user.id);
+    // Joining again changes nothing: above all, it must not mark the group read.
+    if (!joined) return group;
     // History before joining is readable, but not "unread".
     const lastSeq = await this.deps.messages.startReadingAtEnd(user.id, group.conversationId);
     this.publishMembership(user, group.conversationId, true, lastSeq);

@@ -65,8 +65,8 @@ export class GroupStore {
     return this.get(name, userId);
   }
 
-  /** Adds the user (idempotent). NOT_FOUND for an unknown group. */
-  async join(name: string, userId: number): Promise<GroupView> {
+  /** Adds the user (idempotent; `joined` says whether this call added them). NOT_FOUND for an unknown group. */
+  async join(name: string, userId: number): Promise<GroupView & { joined: boolean }> {
     const rows = await queryRows<{ group_id: unknown }>(
       this.db,
       sql`INSERT INTO group_members (group_id, user_id)
@@ -74,7 +74,7 @@ export class GroupStore {
           ON CONFLICT DO NOTHING RETURNING group_id`,
     );
     const view = await this.get(name, userId);
-    return { ...view, isMember: view.isMember || rows.length > 0 };
+    return { ...view, isMember: view.isMember || rows.length > 0, joined: rows.length > 0 };
   }
 
   /** Removes the user. NOT_FOUND for an unknown group, PERMISSION_DENIED when not a member. */
