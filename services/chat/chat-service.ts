@@ -229,9 +229,16 @@ export class ChatService {
     return this.deps.messages.range(conversationId, afterSeq, lastSeq + 1, REPLAY_LIMIT, plan.capped ? "newest" : "oldest");
   }
 
-  /** Messages a live stream missed between two seqs. */
-  missed(conversationId: string, afterSeq: number, beforeSeq: number): Promise<MessageRecord[]> {
-    return this.deps.messages.range(conversationId, afterSeq, beforeSeq, REPLAY_LIMIT);
+  /** Every message a live stream missed between two seqs, oldest first, read in pages. */
+  async missed(conversationId: string, afterSeq: number, beforeSeq: number): Promise<MessageRecord[]> {
+    const found: MessageRecord[] = [];
+    for (let from = afterSeq; from < beforeSeq - 1; ) {
+      const page = await this.deps.messages.range(conversationId, from, beforeSeq, REPLAY_LIMIT, "oldest");
+      found.push(...page);
+      if (page.length < REPLAY_LIMIT) break;
+      from = page[page.length - 1].seq;
+    }
+    return found;
   }
 
   /** Records the stream in presence and tells the user's peers when they come online. */
