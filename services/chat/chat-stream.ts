@@ -61,18 +61,35 @@ export class ChatStream {
     this.queueLimit = options.queueLimit;
     this.log = options.log.child({ streamId: this.id, userId: options.user.id, username: options.user.username });
     this.sink.onClose(() => this.end());
+    this.loadMissed = async (conversationId, afterSeq, beforeSeq) =>
+      (await options.loadRange(conversationId, afterSeq, beforeSeq)).map((record) => ({
+        conversationId,
+        seq: record.seq,
+        frame: messageFrame(record),
+      }));
     this.sequencer = new Sequencer<LiveMessage>(
       (item) => this.push(item.frame),
-      async (conversationId, afterSeq, beforeSeq) =>
-        (await options.loadRange(conversationId, afterSeq, beforeSeq)).map((record) => ({
-          conversationId,
-          seq: record.seq,
-          frame: messageFrame(record),
-        })),
-      (err) => {
-        this.log.warn({ err }, "could not load missed messages; ending the stream so the client resumes");
-        this.end("unavailable", "could not load missed messages, resume from your cursors");
-      },
+      this.loadMissed,
+      (err) => this.cannotLoad(err),
+    );
+  }
+
+  private readonly loadMissed: (conversationId: string, afterSeq: number, beforeSeq: number) => Promise<LiveMessage[]>;
+
+  private cannotLoad(err: unknown): void {
+    this.log.warn({ err }, "could not load missed messages; ending the stream so the client resumes");
+    this.end("unavailable", "could not load missed messages, resume from your cursors");
+  }
+
+  /**
+   * Delivers what was committed in a conversation since the stream's position
+   * there. Called once the bus subscription for a newly joined group is in
+   * place: anything published before that was not heard, but is in Postgres.
+   */
+  catchUp(conversationId: string): void {
+    this.loadMissed(conversationId, this.sequencer.position(conversationId), Number.POSITIVE_INFINITY).then(
+      (items) => items.forEach((item) => this.offerMessage(item.conversationId, item.seq, item.frame)),
+      (err: unknown) => this.cannotLoad(err),
     );
   }
 

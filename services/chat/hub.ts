@@ -109,8 +109,9 @@ export class Hub {
           if (stream.user.id !== event.userId) continue;
           if (event.joined && !stream.conversations.has(event.conversationId)) {
             stream.follow(event.conversationId, event.lastSeq);
-            this.attach(conversationChannel(event.conversationId), stream).catch((err: unknown) =>
-              this.log.warn({ err }, "could not follow a joined group"),
+            this.attach(conversationChannel(event.conversationId), stream).then(
+              () => stream.catchUp(event.conversationId),
+              (err: unknown) => this.log.warn({ err }, "could not follow a joined group"),
             );
           } else if (!event.joined && stream.conversations.has(event.conversationId)) {
             stream.unfollow(event.conversationId);
