@@ -43,6 +43,16 @@ for (const code of ["ECONNREFUSED", "57P01", "08006"]) {
   });
 }
 
+for (const message of [
+  "Stream isn't writeable and enableOfflineQueue options is false",
+  'Reached the max retries per request limit (which is 0). Refer to "maxRetriesPerRequest" option for details.',
+  "Command timed out",
+]) {
+  test(`ioredis failing fast while Redis is down ("${message.slice(0, 30)}…") becomes UNAVAILABLE`, (t) => {
+    t.is(toStatus(new Error(message), log).code, status.UNAVAILABLE);
+  });
+}
+
 test("a Postgres error that is not about the connection stays INTERNAL", (t) => {
   const err = Object.assign(new Error("duplicate key value"), { code: "23505" });
   t.is(toStatus(err, log).code, status.INTERNAL);
