@@ -18,6 +18,10 @@ import { encodeFrame, KIND, toMessage } from "./frames.js";
 import type { GroupView } from "./group-store.js";
 import type { Streams } from "./streams.js";
 
+/** A Subscribe stream gets an unsolicited `pong{nonce:"heartbeat"}` this often: below Envoy's 300 s stream idle timeout. */
+const SUBSCRIBE_HEARTBEAT_MS = 60_000;
+const HEARTBEAT = encodeFrame({ pong: { nonce: "heartbeat" } });
+
 /** Client frames waiting to be handled before we stop reading from the socket. */
 const MAX_PENDING_FRAMES = 64;
 
@@ -139,7 +143,11 @@ function subscribe(
   (async () => {
     if (isMalformed(request)) throw new AppError("invalid_argument", `malformed request: ${request.malformed}`);
     const session = await sessions.verify(bearerToken(call.metadata));
-    await streams.open(session, sink, toCursorMap(call.request.cursors));
+    const stream = await streams.open(session, sink, toCursorMap(call.request.cursors));
+    // Subscribe clients cannot ping, so the server keeps the stream from looking idle to proxies.
+    const heartbeat = setInterval(() => stream.send(HEARTBEAT), SUBSCRIBE_HEARTBEAT_MS);
+    heartbeat.unref();
+    stream.onEnd(() => clearInterval(heartbeat));
   })().catch(sink.fail);
 }
 
