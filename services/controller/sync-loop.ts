@@ -1,0 +1,148 @@
+// The controller's loop: every SYNC_INTERVAL_SECONDS read the metric, read
+// the scale, decide, and write only when the decision differs from what is
+// there. A failed read leaves the Deployment alone until the next tick.
+import { setTimeout as sleep } from "node:timers/promises";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { ControllerConfig } from "./config.js";
+import { decide, startingHistory, type Recommendation, type ScaleSettings } from "./decide.js";
+import { DeploymentScale } from "./deployment-scale.js";
+import { ScalerClient, type ScalerReading } from "./scaler-client.js";
+
+/** The Events' reportingController. */
+export const REPORTING_CONTROLLER = "parley/controller";
+
+/** What the loop reads the metric from: the scaler in production. */
+export interface MetricSource {
+  read(signal?: AbortSignal): Promise<ScalerReading>;
+}
+
+/** What the loop reads and writes replicas through: the scale subresource in production. */
+export interface ScaleApi {
+  current(): Promise<number>;
+  set(replicas: number): Promise<number>;
+  recordScaling(from: number, to: number, note: string): Promise<void>;
+}
+
+export interface ControllerDeps {
+  log: Logger;
+  /** Aborting it ends the loop after the tick in progress. */
+  signal: AbortSignal;
+  /** Defaults to `loadFromDefault()`: in-cluster credentials, or KUBECONFIG. */
+  kubeConfig?: KubeConfig;
+}
+
+/** Each call's deadline: the sync interval, kept between 1 and 10 s, so a tick never piles onto the next. */
+export function callDeadlineMs(config: ControllerConfig): number {
+  return Math.min(10_000, Math.max(1_000, config.syncIntervalSeconds * 1000));
+}
+
+/**
+ * Runs the controller until `signal` aborts; resolves once the last tick has
+ * finished and the scaler connection is closed. Never rejects because the
+ * scaler or the API server is down: those are logged, and retried next tick.
+ */
+export async function runController(config: ControllerConfig, deps: ControllerDeps): Promise<void> {
+  const log = deps.log.child({ component: "controller" });
+  const kubeConfig = deps.kubeConfig ?? loadKubeConfig();
+  const target = { namespace: config.targetNamespace, name: config.targetDeployment };
+  const deadlineMs = callDeadlineMs(config);
+  const scaler = new ScalerClient({
+    address: config.scalerAddress,
+    ref: { name: target.name, namespace: target.namespace, scalerMetadata: { usersPerReplica: String(config.usersPerReplica) } },
+    deadlineMs,
+  });
+  const scale = new DeploymentScale(kubeConfig, target, { controller: REPORTING_CONTROLLER, instance: config.podName }, deadlineMs);
+  log.info({ target, server: kubeConfig.getCurrentCluster()?.server, scaler: config.scalerAddress, dryRun: config.dryRun }, "controller started");
+  const tick = createTick(config, scaler, scale, log, deps.signal);
+  try {
+    while (!deps.signal.aborted) {
+      const started = Date.now();
+      await tick();
+      const wait = config.syncIntervalSeconds * 1000 - (Date.now() - started);
+      await sleep(Math.max(0, wait), undefined, { signal: deps.signal }).catch(() => undefined);
+    }
+  } finally {
+    scaler.close();
+    log.info("controller stopped");
+  }
+}
+
+function loadKubeConfig(): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
+
+/**
+ * One read-decide-write step, with the state that lives between ticks: the
+ * window's desires, and what was last logged (a repeated decision is logged at
+ * debug, so a steady cluster does not fill the logs).
+ */
+export function createTick(config: ControllerConfig, metric: MetricSource, scale: ScaleApi, log: Logger, signal?: AbortSignal) {
+  let history: Recommendation[] | undefined;
+  let lastLogged = "";
+  const failures = { metric: 0, api: 0 };
+
+  return async function tick(): Promise<void> {
+    let reading: ScalerReading;
+    try {
+      reading = await metric.read(signal);
+    } catch (err) {
+      failures.metric += 1;
+      log.warn({ err, failures: failures.metric }, "metric unavailable; keeping the current replicas");
+      return;
+    }
+    if (failures.metric > 0) log.info({ after: failures.metric }, "metric readable again");
+    failures.metric = 0;
+
+    let current: number;
+    try {
+      current = await scale.current();
+    } catch (err) {
+      failures.api += 1;
+      log.error({ err, failures: failures.api }, "could not read the scale; retrying next tick");
+      return;
+    }
+    if (failures.api > 0) log.info({ after: failures.api }, "API server reachable again");
+    failures.api = 0;
+
+    const now = Date.now();
+    const settings: ScaleSettings = {
+      minReplicas: config.minReplicas,
+      maxReplicas: config.maxReplicas,
+      usersPerReplica: reading.target,
+      scaleDownStabilizationSeconds: config.scaleDownStabilizationSeconds,
+    };
+    history ??= startingHistory(current, now, settings);
+    const decision = decide({ current, users: reading.users, history, now, settings });
+    history = decision.history;
+
+    const fields = { users: reading.users, target: reading.target, current, desired: decision.desired, replicas: decision.replicas, action: decision.action, reason: decision.reason };
+    const key = `${current}|${decision.replicas}|${decision.reason}`;
+    const level = key === lastLogged ? "debug" : "info";
+    lastLogged = key;
+    if (decision.replicas === current) {
+      log[level](fields, "decision: no write");
+      return;
+    }
+    if (config.dryRun) {
+      log[level]({ ...fields, dryRun: true }, `dry run: would scale ${current} → ${decision.replicas}`);
+      return;
+    }
+    log.info(fields, `scaling ${current} → ${decision.replicas}`);
+    try {
+      await scale.set(decision.replicas);
+    } catch (err) {
+      failures.api += 1;
+      lastLogged = "";
+      log.error({ err, replicas: decision.replicas }, "could not patch the scale; retrying next tick");
+      return;
+    }
+    try {
+      await scale.recordScaling(current, decision.replicas, decision.reason);
+    } catch (err) {
+      log.warn({ err }, "scaled, but could not record the Event");
+    }
+  };
+}

@@ -1,0 +1,273 @@
+// The bundled controller end to end: the real scaler in a real Parley server
+// reports who is online, and the controller sizes a Deployment served by a
+// local stand-in of the apps/v1 scale API (test/helpers/scale-api.ts),
+// reached through a kubeconfig file. Timings use a 1 s tick.
+import { setTimeout as sleep } from "node:timers/promises";
+import anyTest, { type TestFn } from "ava";
+import { freePort } from "../scripts/local-services.js";
+import { eventually } from "./helpers/clients.js";
+import {
+  DEPLOYMENT,
+  goOnline,
+  kedaClient,
+  NAMESPACE,
+  spawnController,
+  startController,
+  startParleyOn,
+} from "./helpers/controller.js";
+import { freshDatabase, scratchDir } from "./helpers/infra.js";
+import { ScaleApi } from "./helpers/scale-api.js";
+import { startServer, type InProcessServer } from "./helpers/servers.js";
+
+const test = anyTest as TestFn<{ server: InProcessServer; keda: ReturnType<typeof kedaClient>; databaseUrl: string }>;
+
+test.before(async (t) => {
+  const databaseUrl = await freshDatabase();
+  const server = await startServer({ DATABASE_URL: databaseUrl });
+  t.context = { server, keda: kedaClient(server.address), databaseUrl };
+});
+test.after.always(async (t) => {
+  t.context.keda?.close();
+  await t.context.server?.shutdown();
+});
+
+/** A scale API stand-in holding `replicas`, stopped when the test ends. */
+async function scaleApi(t: { teardown(fn: () => unknown): void }, replicas: number): Promise<ScaleApi> {
+  const api = await ScaleApi.start({ namespace: NAMESPACE, name: DEPLOYMENT, replicas, dir: scratchDir("kube") });
+  t.teardown(() => api.stop());
+  return api;
+}
+
+const replicasOf = (api: ScaleApi) => api.patches().map((p) => p.body?.spec?.replicas as number);
+const SCALE_PATH = `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/${DEPLOYMENT}/scale`;
+
+test.serial("7 users: one merge patch to ceil(7/3) = 3 with its Event, what KEDA would compute, and no writes while nothing changes", async (t) => {
+  const { server, keda } = t.context;
+  const users = await goOnline(server.address, 7);
+  t.teardown(() => users.close());
+  await keda.waitForUsers(7);
+  const api = await scaleApi(t, 1);
+  const controller = startController(api, { SCALER_ADDRESS: server.address });
+  t.teardown(() => controller.stop());
+
+  await eventually(async () => api.events().length, (n) => n === 1);
+  t.deepEqual(api.requests.slice(0, 3).map((r) => `${r.method} ${r.path}`), [
+    `GET ${SCALE_PATH}`,
+    `PATCH ${SCALE_PATH}`,
+    `POST /apis/events.k8s.io/v1/namespaces/${NAMESPACE}/events`,
+  ]);
+  const [patch] = api.patches();
+  t.is(patch.contentType, "application/merge-patch+json");
+  t.deepEqual(patch.body, { spec: { replicas: 3 } });
+  t.is(api.replicas, 3);
+  const [event] = api.events();
+  t.is(event.status, 201);
+  t.like(event.body, {
+    type: "Normal",
+    reason: "ScaledUp",
+    action: "Scale",
+    note: "1 → 3: 7 users / 3 per replica → 3",
+    regarding: { apiVersion: "apps/v1", kind: "Deployment", name: DEPLOYMENT, namespace: NAMESPACE },
+    reportingController: "parley/controller",
+    reportingInstance: "controller-test",
+  });
+  t.like(controller.logged("scaling 1 → 3")[0], { users: 7, target: 3, reason: "7 users / 3 per replica → 3" });
+
+  // A KEDA-like client asking the same scaler gets the same answer.
+  const spec = await keda.spec(3);
+  t.deepEqual(spec.metricSpecs, [{ metricName: "online_users", targetSize: 3, targetSizeFloat: 3 }]);
+  const metrics = await keda.metrics(3);
+  t.like(metrics.metricValues[0], { metricValue: 7, metricValueFloat: 7 });
+  t.is(Math.ceil(metrics.metricValues[0].metricValue / spec.metricSpecs[0].targetSize), api.replicas);
+
+  // Steady state: it keeps reading, and writes nothing.
+  const gets = api.gets().length;
+  await sleep(4_500);
+  t.true(api.gets().length >= gets + 3, "the controller kept reading the scale");
+  t.deepEqual(replicasOf(api), [3]);
+  t.is(api.events().length, 1);
+  t.true(controller.logs.some((l) => l.msg === "decision: no write" && l.reason === "7 users / 3 per replica → 3; no change"));
+  t.true(controller.running);
+});
+
+test.serial("when users leave it holds through the stabilisation window, then scales down once", async (t) => {
+  const { server, keda } = t.context;
+  await keda.waitForUsers(0);
+  const staying = await goOnline(server.address, 3);
+  const leaving = await goOnline(server.address, 4);
+  t.teardown(() => (staying.close(), leaving.close()));
+  await keda.waitForUsers(7);
+  const api = await scaleApi(t, 1);
+  const controller = startController(api, { SCALER_ADDRESS: server.address, SCALE_DOWN_STABILIZATION_SECONDS: "4" });
+  t.teardown(() => controller.stop());
+  await eventually(async () => api.replicas, (r) => r === 3);
+  await sleep(1_500);
+
+  const leftAt = Date.now();
+  leaving.close();
+  await keda.waitForUsers(3);
+  const droppedAt = Date.now();
+  await eventually(async () => api.replicas, (r) => r === 1, 15_000);
+
+  t.deepEqual(replicasOf(api), [3, 1], "one patch up, one patch down, nothing in between");
+  const down = api.patches()[1];
+  // The last tick that saw 7 users was at most one tick before they left; the window runs from it.
+  const window = 4_000;
+  const tick = 1_000;
+  const slack = 300;
+  t.true(down.at - leftAt >= window - tick - slack, `scaled down ${down.at - leftAt} ms after the users left`);
+  t.true(down.at - droppedAt <= window + 2 * tick + 1_000, `scaled down ${down.at - droppedAt} ms after the drop`);
+  const waiting = api.requests.filter((r) => r.at > leftAt && r.at < down.at);
+  t.true(waiting.filter((r) => r.method === "GET").length >= 2, "it kept reading while it held");
+  t.deepEqual(waiting.filter((r) => r.method !== "GET"), [], "and wrote nothing while it held");
+  const holds = controller.logs.filter((l) => l.action === "hold");
+  t.true(holds.length >= 2);
+  t.is(holds[0].reason, "3 users / 3 per replica → 1; holding at 3: highest desired in the last 4s");
+
+  await eventually(async () => api.events().length, (n) => n === 2);
+  t.like(api.events()[1].body, { reason: "ScaledDown", note: "3 → 1: 3 users / 3 per replica → 1" });
+});
+
+test.serial("with 1 user per replica and MAX_REPLICAS=4, 6 users clamp at 4", async (t) => {
+  const { server, keda } = t.context;
+  await keda.waitForUsers(0);
+  const users = await goOnline(server.address, 6);
+  t.teardown(() => users.close());
+  await keda.waitForUsers(6);
+  const api = await scaleApi(t, 1);
+  const controller = startController(api, { SCALER_ADDRESS: server.address, USERS_PER_REPLICA: "1", MAX_REPLICAS: "4" });
+  t.teardown(() => controller.stop());
+
+  await eventually(async () => api.events().length, (n) => n === 1);
+  t.deepEqual(replicasOf(api), [4]);
+  t.like(api.events()[0].body, { reason: "ScaledUp", note: "1 → 4: 6 users / 1 per replica → 6, clamped to max 4" });
+  t.like((await keda.spec(1)).metricSpecs[0], { targetSize: 1, targetSizeFloat: 1 });
+  await sleep(2_500);
+  t.deepEqual(replicasOf(api), [4]);
+  t.is(api.events().length, 1);
+});
+
+test.serial("DRY_RUN logs what it would do and writes nothing", async (t) => {
+  const { server, keda } = t.context;
+  await keda.waitForUsers(0);
+  const users = await goOnline(server.address, 7);
+  t.teardown(() => users.close());
+  await keda.waitForUsers(7);
+  const api = await scaleApi(t, 1);
+  const controller = startController(api, { SCALER_ADDRESS: server.address, DRY_RUN: "true" });
+  t.teardown(() => controller.stop());
+
+  await eventually(async () => api.gets().length, (n) => n >= 4);
+  t.deepEqual(api.patches(), []);
+  t.deepEqual(api.events(), []);
+  t.is(api.replicas, 1);
+  const wouldDo = controller.logged("dry run: would scale 1 → 3");
+  t.true(wouldDo.length >= 3, "every tick still decides");
+  t.like(wouldDo[0], { level: 30, dryRun: true, replicas: 3, reason: "7 users / 3 per replica → 3" });
+  t.true(wouldDo.slice(1).every((l) => l.level === 20), "a repeated decision is logged at debug");
+});
+
+test.serial("an API server that fails or goes away is waited out, and the controller resumes", async (t) => {
+  const { server, keda } = t.context;
+  await keda.waitForUsers(0);
+  const first = await goOnline(server.address, 7);
+  t.teardown(() => first.close());
+  await keda.waitForUsers(7);
+  const api = await scaleApi(t, 1);
+  const controller = startController(api, { SCALER_ADDRESS: server.address });
+  t.teardown(() => controller.stop());
+  await eventually(async () => api.replicas, (r) => r === 3);
+
+  api.failWith = 503;
+  await sleep(2_500);
+  t.true(api.requests.filter((r) => r.status === 503).length >= 2);
+  api.failWith = undefined;
+
+  await api.stop();
+  const more = await goOnline(server.address, 3);
+  t.teardown(() => more.close());
+  await keda.waitForUsers(10);
+  const errorsBefore = controller.logged("could not read the scale").length;
+  await sleep(2_500);
+  t.true(controller.logged("could not read the scale").length >= errorsBefore + 2, "each tick during the outage is logged");
+  t.true(controller.running, "the controller did not crash");
+
+  await api.listen();
+  await eventually(async () => api.replicas, (r) => r === 4);
+  t.deepEqual(replicasOf(api), [3, 4], "no scale-down at any point; the pending scale-up lands after the outage");
+  await eventually(async () => api.events().length, (n) => n === 2);
+  t.true(controller.logged("API server reachable again").length >= 1);
+});
+
+test.serial("a scaler on a closed port is waited out without touching the Deployment; once it answers, the window still applies", async (t) => {
+  const port = await freePort();
+  const api = await scaleApi(t, 5);
+  const controller = startController(api, { SCALER_ADDRESS: `127.0.0.1:${port}`, SCALE_DOWN_STABILIZATION_SECONDS: "2" });
+  t.teardown(() => controller.stop());
+  await sleep(3_500);
+  t.deepEqual(api.requests, [], "no read of the scale and no write while the metric is unknown");
+  t.true(controller.logged("metric unavailable; keeping the current replicas").length >= 2);
+  t.true(controller.running);
+
+  const scaler = await startParleyOn(port, t.context.databaseUrl);
+  t.teardown(() => scaler.shutdown());
+  await eventually(async () => api.replicas, (r) => r === 1, 15_000);
+  const firstRead = api.gets()[0];
+  t.deepEqual(replicasOf(api), [1]);
+  t.true(api.patches()[0].at - firstRead.at >= 2_000 - 300, "a fresh controller waits a window before its first scale-down");
+  t.true(controller.logged("metric readable again").length === 1);
+});
+
+test.serial("a scaler that restarts mid-run never causes a scale-down", async (t) => {
+  const port = await freePort();
+  let scaler = await startParleyOn(port, t.context.databaseUrl);
+  t.teardown(() => scaler.shutdown());
+  const address = `127.0.0.1:${port}`;
+  const keda = kedaClient(address);
+  t.teardown(() => keda.close());
+  const users = await goOnline(address, 7);
+  t.teardown(() => users.close());
+  await keda.waitForUsers(7);
+  const api = await scaleApi(t, 1);
+  const controller = startController(api, { SCALER_ADDRESS: address, SCALE_DOWN_STABILIZATION_SECONDS: "10" });
+  t.teardown(() => controller.stop());
+  await eventually(async () => api.replicas, (r) => r === 3);
+
+  await scaler.shutdown();
+  const warnings = controller.logged("metric unavailable").length;
+  await sleep(3_000);
+  t.true(controller.logged("metric unavailable").length >= warnings + 2);
+  t.deepEqual(replicasOf(api), [3], "no write while the scaler is down");
+
+  scaler = await startParleyOn(port, t.context.databaseUrl);
+  await keda.waitForUsers(7); // the clients reconnect by themselves
+  await eventually(async () => controller.logged("metric readable again").length, (n) => n >= 1);
+  await sleep(2_000);
+  t.deepEqual(replicasOf(api), [3]);
+  t.true(controller.running);
+});
+
+test.serial("`npm run controller` scales through KUBECONFIG and exits cleanly on SIGTERM", async (t) => {
+  const { server, keda } = t.context;
+  await keda.waitForUsers(0);
+  const users = await goOnline(server.address, 4);
+  t.teardown(() => users.close());
+  await keda.waitForUsers(4);
+  const api = await scaleApi(t, 1);
+  const controller = spawnController({
+    KUBECONFIG: api.kubeconfig,
+    SCALER_ADDRESS: server.address,
+    TARGET_NAMESPACE: NAMESPACE,
+    SYNC_INTERVAL_SECONDS: "1",
+  });
+  t.teardown(() => controller.kill("SIGKILL"));
+
+  await eventually(async () => api.events().length, (n) => n === 1, 20_000);
+  t.deepEqual(replicasOf(api), [2]);
+  controller.kill("SIGTERM");
+  const exit = await controller.exited;
+  t.deepEqual(exit, { code: 0, signal: null }, controller.stderr.join(""));
+  const lines = controller.stdout.map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.like(lines.find((l) => l.msg === "scaling 1 → 2"), { component: "controller", reason: "4 users / 3 per replica → 2" });
+  t.truthy(lines.find((l) => l.msg === "controller stopped"));
+});
