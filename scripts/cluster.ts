@@ -54,7 +54,7 @@ async function stop(): Promise<void> {
     ),
   );
   stopAllRedis(join(dir, "redis"));
-  postgres.stop();
+  await postgres.stop();
   setTimeout(() => {
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);

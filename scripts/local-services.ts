@@ -55,24 +55,40 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): 
 export interface LocalPostgres {
   url: string;
   port: number;
-  stop(): void;
+  /** Fast shutdown; resolves once the server process is gone. */
+  stop(): Promise<void>;
+  /** Starts the stopped server again on the same data folder and port. */
+  start(): Promise<void>;
 }
 
 /** initdb refuses root, so the cluster belongs to the `postgres` user when we are root. */
 export async function startPostgres(dir: string): Promise<LocalPostgres> {
   const data = join(dir, "pg");
   mkdirSync(data, { recursive: true });
-  const asRoot = process.getuid?.() === 0;
-  const runAs = (args: string[]) => (asRoot ? ["runuser", "-u", "postgres", "--", ...args] : args);
-  if (asRoot) {
+  if (asRoot()) {
     chownSync(dir, uidOf("postgres"), gidOf("postgres"));
     chownSync(data, uidOf("postgres"), gidOf("postgres"));
   }
   chmodSync(data, 0o700);
-  const [cmd, ...args] = runAs([join(PG_BIN, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
+  const [cmd, ...args] = runAsPostgres([join(PG_BIN, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
   execFileSync(cmd, args, { stdio: "ignore" });
   const port = await freePort();
-  const [pgCmd, ...pgArgs] = runAs([
+  await launchPostgres(data, port);
+  const pidFile = join(data, "postmaster.pid");
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    async stop() {
+      const pid = readPid(pidFile);
+      stopPid(pid, "SIGINT");
+      await waitFor("Postgres to stop", () => !isAlive(pid), 30_000);
+    },
+    start: () => launchPostgres(data, port),
+  };
+}
+
+async function launchPostgres(data: string, port: number): Promise<void> {
+  const [cmd, ...args] = runAsPostgres([
     join(PG_BIN, "postgres"),
     "-D", data,
     "-p", String(port),
@@ -83,17 +99,34 @@ export async function startPostgres(dir: string): Promise<LocalPostgres> {
     "-c", "full_page_writes=off",
     "-c", "max_connections=300",
   ]);
-  const child = spawn(pgCmd, pgArgs, { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
   let output = "";
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
   child.unref();
   await waitFor("Postgres", () => output.includes("ready to accept connections") || child.exitCode !== null);
+  child.stderr?.destroy();
   if (child.exitCode !== null) throw new Error(`Postgres failed to start:\n${output}`);
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    port,
-    stop: () => stopPid(readPid(join(data, "postmaster.pid")) ?? child.pid, "SIGINT"),
-  };
+}
+
+/** Stops every Postgres whose data folder sits under `dir`: the safety net after a crashed test file. */
+export function stopAllPostgres(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir, { recursive: true }) as string[]) {
+    if (entry.endsWith("postmaster.pid")) stopPid(readPid(join(dir, entry)), "SIGINT");
+  }
+}
+
+const asRoot = () => process.getuid?.() === 0;
+const runAsPostgres = (args: string[]) => (asRoot() ? ["runuser", "-u", "postgres", "--", ...args] : args);
+
+function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface LocalRedis {
@@ -126,6 +159,8 @@ export async function startRedis(dir: string, port?: number): Promise<LocalRedis
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
+        // The child was unref'd at start; while we wait for its exit, it must keep the process alive.
+        child.ref();
         child.once("exit", () => resolve());
         stopPid(pid, "SIGKILL");
       }),

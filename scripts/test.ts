@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureInstalled, startPostgres, stopAllRedis, type LocalPostgres } from "./local-services.js";
+import { ensureInstalled, startPostgres, stopAllPostgres, stopAllRedis, type LocalPostgres } from "./local-services.js";
 
 const log = (line: string) => process.stderr.write(`[test] ${line}\n`);
 const dir = mkdtempSync(join(tmpdir(), "parley-test-"));
@@ -14,7 +14,8 @@ let postgres: LocalPostgres | undefined;
 
 function cleanup(): void {
   stopAllRedis(join(dir, "redis"));
-  postgres?.stop();
+  // The run's Postgres, and any private one a test file started and could not stop.
+  stopAllPostgres(dir);
   postgres = undefined;
   setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500).unref();
 }

@@ -35,19 +35,6 @@ function cleanupsOf(t: ExecutionContext): (cleanup: () => unknown) => void {
   return (cleanup) => cleanups.push(cleanup);
 }
 
-/**
- * Waits for `promise` with the event loop held open: LocalRedis.stop() waits for
- * the exit of an unref'd child, which never comes once nothing else is pending.
- */
-async function whileAlive<T>(promise: Promise<T>): Promise<T> {
-  const timer = setInterval(() => undefined, 1000);
-  try {
-    return await promise;
-  } finally {
-    clearInterval(timer);
-  }
-}
-
 async function stopPod(pod: ChildServer): Promise<void> {
   pod.kill("SIGTERM");
   const timer = setTimeout(() => pod.kill("SIGKILL"), 25_000);
@@ -68,7 +55,7 @@ async function startCluster(t: ExecutionContext, podNames: string[]): Promise<Cl
   const cleanup = cleanupsOf(t);
   const redis = await freshRedis();
   const holder = { redis };
-  cleanup(() => whileAlive(holder.redis.stop()));
+  cleanup(() => holder.redis.stop());
   const env = {
     DATABASE_URL: await freshDatabase(),
     REDIS_URL: redis.url,

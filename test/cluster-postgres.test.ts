@@ -3,14 +3,12 @@
 // restarts on the same data folder and port while messages flow. Sends fail
 // with UNAVAILABLE meanwhile, nothing half-written is acknowledged, and once
 // Postgres is back every send works and every receiver has everything.
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { credentials, status, type ServiceError } from "@grpc/grpc-js";
 import anyTest, { type TestFn } from "ava";
 import { ChatServiceClient, type Message, type ServerFrame, type Target } from "../gen/parley/chat/v1/chat.js";
 import { bearer, ParleyApi } from "../services/client/api.js";
-import { PG_BIN, startPostgres } from "../scripts/local-services.js";
+import { startPostgres } from "../scripts/local-services.js";
 import { connect, eventually, newUser, uniqueName, type Inbox } from "./helpers/clients.js";
 import { freshRedis, scratchDir } from "./helpers/infra.js";
 import { spawnServer, type ChildServer } from "./helpers/servers.js";
@@ -25,43 +23,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 const brief = (m: Message) => ({ id: m.id, seq: m.seq, sender: m.sender, body: m.body });
 
-/** Waits with the event loop held open (LocalRedis.stop() waits on an unref'd child). */
-async function whileAlive<T>(promise: Promise<T>): Promise<T> {
-  const timer = setInterval(() => undefined, 1000);
-  try {
-    return await promise;
-  } finally {
-    clearInterval(timer);
-  }
-}
-
 async function until(check: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
   await eventually(async () => check(), Boolean, timeoutMs).catch(() => {
     throw new Error(`timed out waiting for ${what}`);
   });
 }
 
-/**
- * Starts Postgres again on the data folder and port that startPostgres(dir)
- * used. scripts/local-services.ts has no restart (it runs initdb and picks a
- * new port), so this repeats its postgres command line.
- */
-async function restartPostgres(dir: string, port: number): Promise<void> {
-  const data = join(dir, "pg");
-  const command = [
-    join(PG_BIN, "postgres"),
-    ...["-D", data, "-p", String(port), "-k", data],
-    ...["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"],
-    ...["-c", "full_page_writes=off", "-c", "max_connections=300"],
-  ];
-  const [cmd, ...args] = process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--", ...command] : command;
-  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
-  let output = "";
-  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-  child.unref();
-  await until(() => output.includes("ready to accept connections") || child.exitCode !== null, "Postgres to restart");
-  if (child.exitCode !== null) throw new Error(`Postgres did not restart:\n${output}`);
-}
 
 /** Sends in a row until stopped; records what was acknowledged and what was refused (with its id, to retry). */
 class SendLoop {
@@ -108,10 +75,9 @@ test("Postgres down: sends fail UNAVAILABLE and nothing half-written is acknowle
   });
   const dir = scratchDir("pg-down");
   const postgres = await startPostgres(dir);
-  const pidFile = join(dir, "pg", "postmaster.pid");
   cleanups.push(() => postgres.stop()); // reads the pid file, so it stops the restarted server too
   const redis = await freshRedis();
-  cleanups.push(() => whileAlive(redis.stop()));
+  cleanups.push(() => redis.stop());
   const env = { DATABASE_URL: postgres.url, REDIS_URL: redis.url, RATE_LIMIT_PER_SECOND: "100000", RATE_LIMIT_BURST: "100000" };
   const pods: ChildServer[] = await Promise.all(["pod-a", "pod-b"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })));
   for (const pod of pods) {
@@ -153,8 +119,7 @@ test("Postgres down: sends fail UNAVAILABLE and nothing half-written is acknowle
   const [samLoop] = loops;
   await until(() => loops.every((l) => l.acked.length >= 5), "traffic before the outage");
 
-  postgres.stop();
-  await until(() => !existsSync(pidFile), "Postgres to stop");
+  await postgres.stop();
   const downAt = Date.now();
 
   // While it is down: unary sends are refused with UNAVAILABLE, and so is a send on a stream.
@@ -170,7 +135,7 @@ test("Postgres down: sends fail UNAVAILABLE and nothing half-written is acknowle
   await sleep(1000);
   t.is(samLoop.ackedSince(downAt), 0, "no unary send is acknowledged while Postgres is down");
 
-  await restartPostgres(dir, postgres.port);
+  await postgres.start();
   const restartedAt = Date.now();
   await until(() => loops.every((l) => l.ackedSince(restartedAt) >= 5), "sends after the restart");
   for (const loop of loops) await loop.stop();
