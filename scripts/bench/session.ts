@@ -1,0 +1,189 @@
+// One system's virtual users connected for a while, and the measured runs
+// (steps) made on those connections: open-loop sending for a window, a
+// bounded drain, exact loss and duplicate counts, and the servers' CPU and RSS.
+import { rssOf, ProcSampler, type ProcGroup, type ProcUsage } from "./procstat.js";
+import {
+  DeliveryTracker,
+  encodeBody,
+  openLoop,
+  routeOf,
+  type DeliveryCounts,
+  type Driver,
+  type Endpoint,
+  type Population,
+  type ScenarioName,
+  type SystemName,
+} from "./workload.js";
+
+/** One server of a system under test: where clients connect, and which processes to measure. */
+export interface BackendRef {
+  readonly name: string;
+  readonly address: string;
+  /** The server's processes now (none when it runs inside this process, as in the smoke test). */
+  pids(): number[];
+}
+
+/** A system under test: its driver, its server processes and what else it leans on. */
+export interface System {
+  name: SystemName;
+  driver: Driver;
+  backends: BackendRef[];
+  /** Shared servers it uses (Postgres for Parley, Redis for both), measured with it. */
+  dependencies: ProcGroup[];
+}
+
+export interface StepOptions {
+  scenario: ScenarioName;
+  /** Offered messages per second, all senders together. */
+  rate: number;
+  durationMs: number;
+  drainMs: number;
+  bodyBytes: number;
+  /** Unique in the whole benchmark: it tags bodies and client message ids. */
+  tag: string;
+}
+
+export interface StepResult {
+  system: SystemName;
+  scenario: ScenarioName;
+  rate: number;
+  durationS: number;
+  connections: number;
+  recipientsPerMessage: number;
+  counts: DeliveryCounts;
+  /** Acknowledged sends per second inside the window. */
+  sendsPerSec: number;
+  /** First deliveries per second inside the window. */
+  deliveriesPerSec: number;
+  /** What the offered rate asks for: rate × recipients per message. */
+  offeredDeliveriesPerSec: number;
+  /** deliveriesPerSec ÷ offeredDeliveriesPerSec. */
+  deliveredFraction: number;
+  /** Server-side processes over the window: each backend, its dependencies, and the load generator. */
+  procs: ProcUsage[];
+  /** Sum of the backends' and dependencies' CPU, in % of one core. */
+  serverCpuPercent: number;
+  /** RSS growth per connection of each backend when this session connected. */
+  rssPerConnection: { name: string; bytes: number }[];
+}
+
+const LOADGEN: ProcGroup = { name: "loadgen", pids: () => [process.pid] };
+const SETTLE_MS = 500;
+
+/** Users are spread over the backends (user i on backend i mod n), each listing the others for failover. */
+export function homeRoute(backends: BackendRef[]): (user: number) => Endpoint[] {
+  return (user) => backends.map((_, j) => backends[(user + j) % backends.length]).map((b) => ({ name: b.name, address: b.address }));
+}
+
+export class Session {
+  private tracker: DeliveryTracker | undefined;
+
+  private constructor(
+    readonly system: System,
+    readonly population: Population,
+    readonly users: number[],
+    readonly rssPerConnection: { name: string; bytes: number }[],
+  ) {}
+
+  /**
+   * Connects `users` and measures what the connections cost each backend in
+   * RSS: the median of a few samples after connecting minus the same before.
+   * Garbage collection moves RSS by megabytes, so with few connections per
+   * backend this is a rough figure (it can even come out below zero).
+   */
+  static async open(system: System, population: Population, users: number[]): Promise<Session> {
+    const groups = system.backends.map(backendGroup);
+    const before = await Promise.all(groups.map((g) => medianRss(g)));
+    const session = new Session(system, population, users, []);
+    system.driver.onMessage((receiver, body) => session.tracker?.receive(receiver, body));
+    try {
+      await system.driver.connect(users, homeRoute(system.backends));
+    } catch (err) {
+      await system.driver.disconnect();
+      throw err;
+    }
+    await sleep(SETTLE_MS);
+    const after = await Promise.all(groups.map((g) => medianRss(g)));
+    groups.forEach((group, i) => {
+      const connections = users.filter((u) => u % system.backends.length === i).length;
+      session.rssPerConnection.push({ name: group.name, bytes: connections > 0 ? (after[i] - before[i]) / connections : NaN });
+    });
+    return session;
+  }
+
+  async run(options: StepOptions): Promise<StepResult> {
+    const { system, population } = this;
+    const tracker = new DeliveryTracker(options.tag, population.names.length);
+    this.tracker = tracker;
+    const serverGroups = [...system.backends.map(backendGroup), ...system.dependencies];
+    const sampler = new ProcSampler([...serverGroups, LOADGEN]);
+
+    sampler.begin();
+    const window = await openLoop({
+      rate: options.rate,
+      durationMs: options.durationMs,
+      onStart: (start) => (tracker.windowEnd = start + options.durationMs),
+      send: (k, intendedAt) => {
+        const route = routeOf(population, options.scenario, k);
+        tracker.sending(k, route, intendedAt);
+        system.driver
+          .send(route.from, route.to, encodeBody(options.tag, k, intendedAt, options.bodyBytes), `${options.tag}-${k}`)
+          .then(
+            () => tracker.ack(k),
+            () => tracker.fail(),
+          );
+      },
+    });
+    const procs = sampler.end();
+
+    // Let the tail arrive, for a bounded time, before counting what is lost.
+    const drainDeadline = window.end + options.drainMs;
+    while (!tracker.complete && performance.now() < drainDeadline) await sleep(20);
+    const drainMs = Math.max(0, performance.now() - window.end);
+    const counts = tracker.result(drainMs);
+    this.tracker = undefined;
+
+    const seconds = options.durationMs / 1000;
+    const recipients = routeOf(population, options.scenario, 0).recipients.length;
+    const deliveriesPerSec = counts.deliveredInWindow / seconds;
+    const offered = options.rate * recipients;
+    const serverNames = new Set(serverGroups.map((g) => g.name));
+    return {
+      system: system.name,
+      scenario: options.scenario,
+      rate: options.rate,
+      durationS: seconds,
+      connections: this.users.length,
+      recipientsPerMessage: recipients,
+      counts,
+      sendsPerSec: counts.ackedInWindow / seconds,
+      deliveriesPerSec,
+      offeredDeliveriesPerSec: offered,
+      deliveredFraction: deliveriesPerSec / offered,
+      procs,
+      serverCpuPercent: procs.filter((p) => serverNames.has(p.name)).reduce((sum, p) => sum + p.cpuPercent, 0),
+      rssPerConnection: this.rssPerConnection,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.tracker = undefined;
+    await this.system.driver.disconnect();
+  }
+}
+
+export function backendGroup(backend: BackendRef): ProcGroup {
+  return { name: backend.name, pids: () => backend.pids() };
+}
+
+/** The median of five RSS samples 100 ms apart. */
+async function medianRss(group: ProcGroup): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    if (i > 0) await sleep(100);
+    samples.push(rssOf(group));
+  }
+  return samples.sort((a, b) => a - b)[2];
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

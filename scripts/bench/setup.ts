@@ -1,0 +1,118 @@
+// Brings up what both systems need on loopback: a private Postgres and Redis,
+// two Parley pods in cluster mode and two Socket.IO servers on the same Redis.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ensureInstalled, startPostgres, startRedis, stopAllRedis } from "../local-services.js";
+import { childrenOf, readProc, type ProcGroup } from "./procstat.js";
+import { onCleanup, spawnServer, waitListening, type ServerProcess } from "./processes.js";
+import type { BackendRef } from "./session.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const PARLEY_MAIN = join(ROOT, "services", "main.ts");
+const SIO_MAIN = join(ROOT, "scripts", "bench", "socketio-server.ts");
+const START_TIMEOUT_MS = 90_000;
+
+/** One server process of a system under test, and the loopback address clients use; `restart` replaces its process. */
+export interface Backend extends BackendRef {
+  process: ServerProcess;
+  address: string;
+  port: number;
+}
+
+export interface Infra {
+  postgresUrl: string;
+  redisUrl: string;
+  pods: Backend[];
+  sio: Backend[];
+  /** CPU and RSS groups: Postgres (postmaster and backends), Redis. */
+  postgresGroup: ProcGroup;
+  redisGroup: ProcGroup;
+  /** Starts a stopped backend again, on its old port when it is still free. */
+  restart(backend: Backend): Promise<void>;
+}
+
+export async function startInfra(log: (line: string) => void, podCount = 2, sioCount = 2): Promise<Infra> {
+  ensureInstalled(log);
+  const dir = mkdtempSync(join(tmpdir(), "parley-bench-"));
+  const redisDir = join(dir, "redis");
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+
+  const postgres = await startPostgres(dir);
+  const postmasterPid = () => Number(readFileSync(join(dir, "pg", "postmaster.pid"), "utf8").split("\n")[0]) || 0;
+  const pmPid = postmasterPid();
+  onCleanup(async () => {
+    postgres.stop();
+    const deadline = Date.now() + 10_000;
+    while (readProc(pmPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (readProc(pmPid)) process.kill(pmPid, "SIGKILL");
+  });
+  const redis = await startRedis(redisDir);
+  onCleanup(async () => {
+    await redis.stop();
+    stopAllRedis(redisDir);
+  });
+  log(`Postgres ${postgres.url}, Redis ${redis.url} (in ${dir})`);
+
+  const podEnv = (name: string, port: number): NodeJS.ProcessEnv => ({
+    ...process.env,
+    DATABASE_URL: postgres.url,
+    REDIS_URL: redis.url,
+    GRPC_PORT: String(port),
+    POD_NAME: name,
+    LOG_LEVEL: "warn",
+    // The benchmark measures delivery, not flood control.
+    RATE_LIMIT_PER_SECOND: "1000000",
+    RATE_LIMIT_BURST: "1000000",
+  });
+  const sioEnv = (name: string, port: number): NodeJS.ProcessEnv => ({
+    ...process.env,
+    REDIS_URL: redis.url,
+    SIO_PORT: String(port),
+    SIO_NAME: name,
+  });
+
+  const launch = async (name: string, kind: "parley" | "socketio", port = 0): Promise<Backend> => {
+    const main = kind === "parley" ? PARLEY_MAIN : SIO_MAIN;
+    const env = kind === "parley" ? podEnv(name, port) : sioEnv(name, port);
+    const proc = spawnServer(name, process.execPath, ["--import", "tsx", main], { ...env });
+    const bound = await waitListening(proc, START_TIMEOUT_MS, port === 0 ? undefined : port);
+    const backend: Backend = {
+      name,
+      process: proc,
+      address: `127.0.0.1:${bound}`,
+      port: bound,
+      pids: () => (backend.process.alive ? [backend.process.pid] : []),
+    };
+    return backend;
+  };
+
+  // Pods one after the other: the first applies the migrations, the second finds them done.
+  const pods: Backend[] = [];
+  for (let i = 1; i <= podCount; i++) pods.push(await launch(`pod-${i}`, "parley"));
+  const sio = await Promise.all(Array.from({ length: sioCount }, (_, i) => launch(`sio-${i + 1}`, "socketio")));
+  log(`Parley pods ${pods.map((p) => p.address).join(", ")}; Socket.IO servers ${sio.map((s) => s.address).join(", ")}`);
+
+  return {
+    postgresUrl: postgres.url,
+    redisUrl: redis.url,
+    pods,
+    sio,
+    postgresGroup: { name: "postgres", pids: () => [pmPid, ...childrenOf(pmPid)], proportional: true },
+    redisGroup: { name: "redis", pids: () => [redis.pid] },
+    async restart(backend) {
+      if (backend.process.alive) return;
+      const kind = pods.includes(backend) ? "parley" : "socketio";
+      let fresh: Backend;
+      try {
+        fresh = await launch(backend.name, kind, backend.port);
+      } catch {
+        fresh = await launch(backend.name, kind, 0);
+      }
+      backend.process = fresh.process;
+      backend.address = fresh.address;
+      backend.port = fresh.port;
+    },
+  };
+}
