@@ -128,22 +128,22 @@ test.serial("when users leave it holds through the stabilisation window, then sc
   t.like(api.events()[1].body, { reason: "ScaledDown", note: "3 → 1: 3 users / 3 per replica → 1" });
 });
 
-test.serial("with 1 user per replica and MAX_REPLICAS=4, 6 users clamp at 4", async (t) => {
+test.serial("with 1 user per replica and the default MAX_REPLICAS, 12 users clamp at 10", async (t) => {
   const { server, keda } = t.context;
   await keda.waitForUsers(0);
-  const users = await goOnline(server.address, 6);
+  const users = await goOnline(server.address, 12);
   t.teardown(() => users.close());
-  await keda.waitForUsers(6);
+  await keda.waitForUsers(12);
   const api = await scaleApi(t, 1);
-  const controller = startController(api, { SCALER_ADDRESS: server.address, USERS_PER_REPLICA: "1", MAX_REPLICAS: "4" });
+  const controller = startController(api, { SCALER_ADDRESS: server.address, USERS_PER_REPLICA: "1" });
   t.teardown(() => controller.stop());
 
   await eventually(async () => api.events().length, (n) => n === 1);
-  t.deepEqual(replicasOf(api), [4]);
-  t.like(api.events()[0].body, { reason: "ScaledUp", note: "1 → 4: 6 users / 1 per replica → 6, clamped to max 4" });
+  t.deepEqual(replicasOf(api), [10]);
+  t.like(api.events()[0].body, { reason: "ScaledUp", note: "1 → 10: 12 users / 1 per replica → 12, clamped to max 10" });
   t.like((await keda.spec(1)).metricSpecs[0], { targetSize: 1, targetSizeFloat: 1 });
   await sleep(2_500);
-  t.deepEqual(replicasOf(api), [4]);
+  t.deepEqual(replicasOf(api), [10]);
   t.is(api.events().length, 1);
 });
 
