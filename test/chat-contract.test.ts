@@ -6,7 +6,7 @@ import { status, type ServiceError } from "@grpc/grpc-js";
 import anyTest, { type TestFn } from "ava";
 import { ConversationKind, type Conversation, type Message, type ServerFrame, type Target } from "../gen/parley/chat/v1/chat.js";
 import { bearer } from "../services/client/api.js";
-import { connect, eventually, newUser, uniqueName, type Inbox, type TestUser } from "./helpers/clients.js";
+import { connect, eventually, newUser, pollUntil, uniqueName, type Inbox, type TestUser } from "./helpers/clients.js";
 import { freshDatabase } from "./helpers/infra.js";
 import { startServer, type InProcessServer } from "./helpers/servers.js";
 
@@ -46,21 +46,13 @@ async function online(t: { teardown(fn: () => void): void; context: { server: In
   return inbox;
 }
 
-async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** A Subscribe stream (the gRPC-web path) through the generated client; resolves once caught up. */
 async function subscribe(user: TestUser) {
   const call = user.api.chat.subscribe({ cursors: [] }, bearer(user.token));
   const frames: ServerFrame[] = [];
   call.on("data", (frame: ServerFrame) => frames.push(frame));
   call.on("error", (err: ServiceError) => err.code !== status.CANCELLED && frames.push({ drain: { reason: err.message } }));
-  await waitFor(() => frames.some((f) => f.caughtUp), `${user.username} Subscribe caught up`);
+  await pollUntil(() => frames.some((f) => f.caughtUp), `${user.username} Subscribe caught up`);
   return { frames, messages: () => frames.flatMap((f) => (f.message ? [f.message] : [])), cancel: () => call.cancel() };
 }
 
@@ -319,7 +311,7 @@ test("DMs, groups and broadcast are delivered live to Connect and to Subscribe",
   const expected = strip(sent);
 
   await inbox.until(() => strip(inbox.messages).length === 4, "all four on Connect");
-  await waitFor(() => strip(sub.messages()).length === 4, "all four on Subscribe");
+  await pollUntil(() => strip(sub.messages()).length === 4, "all four on Subscribe");
   t.deepEqual(strip(inbox.messages), expected);
   t.deepEqual(strip(sub.messages()), expected);
   const dm = { username: receiver.username };

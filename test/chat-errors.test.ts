@@ -2,6 +2,7 @@
 // the Connect stream, against real server processes on real ports. A refused
 // `send` frame must be answered with `send_failed` and leave the stream open.
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Client, credentials, status } from "@grpc/grpc-js";
 import type { ClientDuplexStream, ClientReadableStream, ServiceError, StatusObject } from "@grpc/grpc-js";
 import anyTest, { type ExecutionContext, type TestFn } from "ava";
@@ -11,6 +12,7 @@ import type { SendRequest, SendResponse, Target } from "../gen/parley/chat/v1/ch
 import { bearer, ParleyApi } from "../services/client/api.js";
 import { newUser, PASSWORD, uniqueName, type TestUser } from "./helpers/clients.js";
 import { freshDatabase } from "./helpers/infra.js";
+import { RawStream, type FinalStatus } from "./helpers/raw-stream.js";
 import { spawnServer, type ChildServer } from "./helpers/servers.js";
 
 const test = anyTest as TestFn<{ dbUrl: string; server: ChildServer; limited: ChildServer }>;
@@ -44,54 +46,42 @@ test.after.always(async (t) => {
 
 const CHAT = "/parley.chat.v1.ChatService/";
 const GARBAGE = [Buffer.from([0xff, 0xff, 0xff]), Buffer.from([0x12, 0x05, 0x01])];
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** How long a wait for a frame, or for the end of a stream, may take in this file. */
+const WAIT_MS = 10_000;
 
-async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-/** A Connect stream on a raw grpc-js client, so that a test can write any bytes and see every frame. */
-class RawStream {
-  readonly frames: ServerFrame[] = [];
-  status: StatusObject | undefined;
-  private readonly client: Client;
-  private readonly call: ClientDuplexStream<ClientFrame | Buffer, ServerFrame>;
+/**
+ * A Connect stream on a raw grpc-js client, so that a test can write any bytes
+ * (not only ClientFrames) and see every frame; `take` hands out each frame once.
+ */
+class ByteStream extends RawStream<ClientDuplexStream<ClientFrame | Buffer, ServerFrame>> {
   private readonly taken = new Set<ServerFrame>();
 
   constructor(address: string, token: string | undefined) {
-    this.client = new Client(address, credentials.createInsecure());
+    const client = new Client(address, credentials.createInsecure());
     const serialize = (v: ClientFrame | Buffer) => (Buffer.isBuffer(v) ? v : Buffer.from(ClientFrame.encode(v).finish()));
-    this.call = this.client.makeBidiStreamRequest(`${CHAT}Connect`, serialize, (b) => ServerFrame.decode(b), bearer(token));
-    this.call.on("data", (frame: ServerFrame) => this.frames.push(frame));
-    this.call.on("error", () => undefined); // the status event carries the outcome
-    this.call.on("status", (s: StatusObject) => (this.status = s));
+    super(client.makeBidiStreamRequest(`${CHAT}Connect`, serialize, (b) => ServerFrame.decode(b), bearer(token)), () => client.close());
   }
 
   write(frame: ClientFrame | Buffer): void {
     this.call.write(frame);
   }
 
-  close(): void {
-    this.call.cancel();
-    this.client.close();
-  }
-
   /** The first frame not taken yet that `pick` accepts; fails if the stream ends first. */
   async take<T>(pick: (frame: ServerFrame) => T | undefined, what: string): Promise<T> {
     let found: T | undefined;
-    await waitFor(() => {
-      for (const frame of this.frames) {
-        if (this.taken.has(frame) || (found = pick(frame)) === undefined) continue;
-        this.taken.add(frame);
-        return true;
-      }
-      if (this.status) throw new Error(`stream ended (${status[this.status.code]}: ${this.status.details}) before ${what}`);
-      return false;
-    }, what);
+    await this.until(
+      () => {
+        for (const frame of this.frames) {
+          if (this.taken.has(frame) || (found = pick(frame)) === undefined) continue;
+          this.taken.add(frame);
+          return true;
+        }
+        if (this.status) throw new Error(`stream ended (${status[this.status.code]}: ${this.status.details}) before ${what}`);
+        return false;
+      },
+      what,
+      WAIT_MS,
+    );
     return found as T;
   }
 
@@ -115,14 +105,14 @@ class RawStream {
     t.is(this.status, undefined);
   }
 
-  async ended(): Promise<StatusObject | undefined> {
-    await waitFor(() => this.status !== undefined, "the stream to end");
+  async ended(): Promise<FinalStatus | undefined> {
+    await this.until(() => this.status !== undefined, "the stream to end", WAIT_MS);
     return this.status;
   }
 }
 
-async function openStream(address: string, token: string): Promise<RawStream> {
-  const stream = new RawStream(address, token);
+async function openStream(address: string, token: string): Promise<ByteStream> {
+  const stream = new ByteStream(address, token);
   stream.write({ hello: { cursors: [] } });
   await stream.take((f) => f.caughtUp, "caught_up");
   return stream;
@@ -221,7 +211,7 @@ test("UNAUTHENTICATED: every unary call refuses a missing, bad, expired or revok
 test("UNAUTHENTICATED: Connect and Subscribe end at once for a missing, bad, expired or revoked token", async (t) => {
   const { address } = t.context.server;
   for (const [label, token] of await badTokens(t.context.dbUrl, t.context.server.address)) {
-    const stream = new RawStream(address, token);
+    const stream = new ByteStream(address, token);
     stream.write({ hello: { cursors: [] } });
     t.is((await stream.ended())?.code, status.UNAUTHENTICATED, `Connect with a ${label} token`);
     t.false(stream.frames.some((f) => f.ready || f.caughtUp), `Connect with a ${label} token sent frames`);
@@ -429,7 +419,7 @@ test("malformed bytes: unary calls get INVALID_ARGUMENT, Subscribe ends with it"
 test("malformed bytes on Connect: send_failed with code 3, before and after hello, and the stream stays open", async (t) => {
   const { address } = t.context.server;
   const user = await newUser(address);
-  const stream = new RawStream(address, user.token);
+  const stream = new ByteStream(address, user.token);
   t.teardown(() => stream.close());
   // Before hello, garbage and a send are both refused, and hello still opens the stream.
   stream.write(GARBAGE[0]);

@@ -3,14 +3,17 @@
 // mid-traffic. Each test has a database, a Redis and two pods of its own, and
 // the tests run one after another, so that at most two pods of this file run
 // at once.
-import { status, type ServiceError } from "@grpc/grpc-js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { status } from "@grpc/grpc-js";
 import anyTest, { type ExecutionContext, type TestFn } from "ava";
 import type { Message, Target } from "../gen/parley/chat/v1/chat.js";
 import { ParleyApi } from "../services/client/api.js";
-import { ReconnectingClient } from "../services/client/reconnecting-client.js";
-import { eventually, Inbox, newUser, uniqueName, type TestUser } from "./helpers/clients.js";
+import type { ReconnectingClient } from "../services/client/reconnecting-client.js";
+import { eventually, inboxFor, newUser, pollUntil, uniqueName, type Inbox, type TestUser } from "./helpers/clients.js";
+import { fullHistory, range } from "./helpers/history.js";
 import { freshDatabase, freshRedis } from "./helpers/infra.js";
-import { spawnServer, type ChildServer } from "./helpers/servers.js";
+import { SendLoop } from "./helpers/send-loop.js";
+import { NO_RATE_LIMIT, spawnServer, stopPod, type ChildServer } from "./helpers/servers.js";
 import type { LocalRedis } from "../scripts/local-services.js";
 
 const test = anyTest as TestFn<unknown>;
@@ -35,13 +38,6 @@ function cleanupsOf(t: ExecutionContext): (cleanup: () => unknown) => void {
   return (cleanup) => cleanups.push(cleanup);
 }
 
-async function stopPod(pod: ChildServer): Promise<void> {
-  pod.kill("SIGTERM");
-  const timer = setTimeout(() => pod.kill("SIGKILL"), 25_000);
-  await pod.exited;
-  clearTimeout(timer);
-}
-
 interface Cluster {
   pods: ChildServer[];
   redis: LocalRedis;
@@ -60,8 +56,7 @@ async function startCluster(t: ExecutionContext, podNames: string[]): Promise<Cl
     DATABASE_URL: await freshDatabase(),
     REDIS_URL: redis.url,
     PRESENCE_TTL_SECONDS: String(PRESENCE_TTL_SECONDS),
-    RATE_LIMIT_PER_SECOND: "100000",
-    RATE_LIMIT_BURST: "100000",
+    ...NO_RATE_LIMIT,
   };
   const pods = await Promise.all(podNames.map((POD_NAME) => spawnServer({ ...env, POD_NAME })));
   for (const pod of pods) cleanup(() => stopPod(pod));
@@ -100,8 +95,8 @@ interface Watched {
 }
 
 async function watch(cluster: Cluster, user: TestUser, addresses: string[]): Promise<Watched> {
-  const client = cluster.track(new ReconnectingClient({ address: addresses, token: user.token, backoff: { initialMs: 50, maxMs: 1000 } }));
-  const inbox = new Inbox(client);
+  const inbox = inboxFor(user, addresses);
+  const client = cluster.track(inbox.client);
   const w: Watched = { user, client, inbox, readies: [], caughtUps: [], drains: [], disconnects: [] };
   let pod = "";
   client.on("ready", (ready) => {
@@ -114,56 +109,6 @@ async function watch(cluster: Cluster, user: TestUser, addresses: string[]): Pro
   client.start();
   await inbox.until(() => inbox.caughtUp > 0, `${user.username} caught up`, WAIT_MS);
   return w;
-}
-
-/** Sends in a row until stopped; records each acknowledged message and each refusal. */
-class SendLoop {
-  readonly acked: Timed<Message>[] = [];
-  readonly refused: Timed<{ code: number; details: string }>[] = [];
-  private running = true;
-  readonly done: Promise<void>;
-
-  constructor(
-    readonly name: string,
-    send: (body: string, clientMsgId: string) => Promise<Message>,
-  ) {
-    this.done = (async () => {
-      for (let i = 0; this.running; i++) {
-        const startedAt = Date.now();
-        try {
-          const message = await send(`${name} ${i}`, `${name}-${i}`);
-          this.acked.push({ at: startedAt, value: message });
-        } catch (err) {
-          const e = err as ServiceError;
-          this.refused.push({ at: startedAt, value: { code: e.code, details: e.details ?? e.message } });
-          await sleep(50);
-        }
-        await sleep(10);
-      }
-    })();
-  }
-
-  /** Acknowledged sends that were started after `time`. */
-  ackedSince(time: number): number {
-    return this.acked.filter((a) => a.at >= time).length;
-  }
-
-  stop(): Promise<void> {
-    this.running = false;
-    return this.done;
-  }
-}
-
-/** The whole history of a conversation, paged as a client would, ascending. */
-async function fullHistory(api: ParleyApi, conversationId: string): Promise<Message[]> {
-  const all: Message[] = [];
-  let beforeSeq = 0;
-  for (;;) {
-    const page = await api.getHistory(conversationId, beforeSeq, 200);
-    all.unshift(...page.messages);
-    if (!page.hasMore || page.messages.length === 0) return all;
-    beforeSeq = page.messages[0].seq;
-  }
 }
 
 /**
@@ -186,7 +131,7 @@ async function checkEverythingArrived(
   );
   t.is(new Set(history.map((m) => `${m.sender}/${m.clientMsgId}`)).size, history.length, "each send is stored once");
   const stored = new Map(history.map((m) => [m.id, m]));
-  const acked = loops.flatMap((loop) => loop.acked.map((a) => a.value));
+  const acked = loops.flatMap((loop) => loop.acked.map((a) => a.message));
   const lost = acked.filter((m) => {
     const s = stored.get(m.id);
     return s === undefined || s.seq !== m.seq || s.body !== m.body || s.clientMsgId !== m.clientMsgId;
@@ -195,7 +140,7 @@ async function checkEverythingArrived(
   // Each loop sends one at a time, so its messages are stored in the order it sent them.
   for (const loop of loops) {
     const mine = history.filter((m) => m.clientMsgId.startsWith(`${loop.name}-`)).map((m) => m.body);
-    t.deepEqual(mine, loop.acked.map((a) => a.value.body), `${loop.name}'s sends, once each, in order`);
+    t.deepEqual(mine, loop.acked.map((a) => a.message.body), `${loop.name}'s sends, once each, in order`);
   }
   const last = history.length;
   for (const r of receivers) {
@@ -206,18 +151,9 @@ async function checkEverythingArrived(
   return history;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 const brief = (m: Message) => ({ id: m.id, seq: m.seq, sender: m.sender, body: m.body });
 const firstAfter = <T>(events: Timed<T>[], time: number, match: (value: T) => boolean = () => true) =>
   events.find((e) => e.at >= time && match(e.value));
-
-/** Waits for `check`, polling; rejects with `what` after `timeoutMs`. */
-async function until(check: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-  await eventually(async () => check(), Boolean, timeoutMs).catch(() => {
-    throw new Error(`timed out waiting for ${what}`);
-  });
-}
 
 /** Users in one group, created through `pod`; the first creates it. */
 async function groupOf(pod: ChildServer, prefixes: string[]): Promise<{ users: TestUser[]; to: Target; conversationId: string }> {
@@ -247,18 +183,19 @@ test.serial("SIGTERM: clients on the drained pod get drain, resume on the other 
     new SendLoop("sam", (body, id) => sam.api.send(to, body, id)),
     ...drained.map((w) => new SendLoop(w.user.username, (body, id) => w.client.send(to, body, id))),
   ];
-  await until(() => loops.every((l) => l.acked.length >= 10), "traffic before the drain");
+  await pollUntil(() => loops.every((l) => l.acked.length >= 10), "traffic before the drain", WAIT_MS);
 
   const signalledAt = Date.now();
   a.kill("SIGTERM");
 
-  await until(
+  await pollUntil(
     () => drained.every((w) => firstAfter(w.caughtUps, signalledAt, (pod) => pod === b.pod) !== undefined),
     "every client of the drained pod caught up on the other pod",
+    WAIT_MS,
   );
   const resumedAt = Math.max(...drained.map((w) => (firstAfter(w.caughtUps, signalledAt, (pod) => pod === b.pod) as Timed<string>).at));
   // And their sends go on from there.
-  await until(() => loops.every((l) => l.ackedSince(resumedAt) >= 5), "sends after the resume");
+  await pollUntil(() => loops.every((l) => l.ackedSince(resumedAt) >= 5), "sends after the resume", WAIT_MS);
   for (const loop of loops) await loop.stop();
 
   const exit = await a.exited;
@@ -345,7 +282,7 @@ test.serial("Redis restart: sends are acknowledged while it is down, streams end
     ...receivers.map((w) => new SendLoop(w.user.username, (body, id) => w.client.send(to, body, id))),
   ];
   const [samLoop, sueLoop] = loops;
-  await until(() => loops.every((l) => l.acked.length >= 5), "traffic before the outage");
+  await pollUntil(() => loops.every((l) => l.acked.length >= 5), "traffic before the outage", WAIT_MS);
 
   const port = cluster.redis.port;
   const stoppedAt = Date.now();
@@ -354,17 +291,22 @@ test.serial("Redis restart: sends are acknowledged while it is down, streams end
   // Down for a while: presence heartbeats fail and the clients' reconnects are refused a few times.
   await sleep(3000);
   // While Redis is down, unary sends through both pods are still acknowledged (they are durable in Postgres).
-  await until(() => samLoop.ackedSince(stoppedAt) >= 10 && sueLoop.ackedSince(stoppedAt) >= 10, "unary acks while Redis is down");
+  await pollUntil(
+    () => samLoop.ackedSince(stoppedAt) >= 10 && sueLoop.ackedSince(stoppedAt) >= 10,
+    "unary acks while Redis is down",
+    WAIT_MS,
+  );
   // Streams, which may have missed live events, ended.
-  await until(() => receivers.every((w) => firstAfter(w.disconnects, stoppedAt) !== undefined), "streams ended");
+  await pollUntil(() => receivers.every((w) => firstAfter(w.disconnects, stoppedAt) !== undefined), "streams ended", WAIT_MS);
   const ackedWhileDown = samLoop.ackedSince(stoppedAt) + sueLoop.ackedSince(stoppedAt);
 
   cluster.redis = await freshRedis(port);
   const restartedAt = Date.now();
 
-  await until(
+  await pollUntil(
     () => receivers.every((w) => firstAfter(w.caughtUps, restartedAt) !== undefined),
     "every client caught up again after the restart",
+    WAIT_MS,
   );
   const resumedMs = Math.max(...receivers.map((w) => (firstAfter(w.caughtUps, restartedAt) as Timed<string>).at)) - restartedAt;
 
@@ -380,7 +322,7 @@ test.serial("Redis restart: sends are acknowledged while it is down, streams end
   }
   const presenceMs = Date.now() - restartedAt;
 
-  await until(() => loops.every((l) => l.ackedSince(restartedAt) >= 5), "sends after the restart");
+  await pollUntil(() => loops.every((l) => l.ackedSince(restartedAt) >= 5), "sends after the restart", WAIT_MS);
   for (const loop of loops) await loop.stop();
 
   for (const loop of loops) t.deepEqual(loop.refused, [], `${loop.name}: no send refused`);

@@ -3,15 +3,18 @@
 // restarts on the same data folder and port while messages flow. Sends fail
 // with UNAVAILABLE meanwhile, nothing half-written is acknowledged, and once
 // Postgres is back every send works and every receiver has everything.
-import { join } from "node:path";
-import { credentials, status, type ServiceError } from "@grpc/grpc-js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { status } from "@grpc/grpc-js";
 import anyTest, { type TestFn } from "ava";
-import { ChatServiceClient, type Message, type ServerFrame, type Target } from "../gen/parley/chat/v1/chat.js";
-import { bearer, ParleyApi } from "../services/client/api.js";
+import type { Message, Target } from "../gen/parley/chat/v1/chat.js";
+import { ParleyApi } from "../services/client/api.js";
 import { startPostgres } from "../scripts/local-services.js";
-import { connect, eventually, newUser, uniqueName, type Inbox } from "./helpers/clients.js";
+import { connect, newUser, pollUntil, uniqueName, type Inbox } from "./helpers/clients.js";
+import { fullHistory, range } from "./helpers/history.js";
 import { freshRedis, scratchDir } from "./helpers/infra.js";
-import { spawnServer, type ChildServer } from "./helpers/servers.js";
+import { RawStream } from "./helpers/raw-stream.js";
+import { SendLoop } from "./helpers/send-loop.js";
+import { NO_RATE_LIMIT, spawnServer, stopPod, type ChildServer } from "./helpers/servers.js";
 
 const test = anyTest as TestFn<unknown>;
 const WAIT_MS = 30_000;
@@ -19,52 +22,7 @@ const WAIT_MS = 30_000;
 // ---------------------------------------------------------------------------
 // Helpers of this file
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 const brief = (m: Message) => ({ id: m.id, seq: m.seq, sender: m.sender, body: m.body });
-
-async function until(check: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-  await eventually(async () => check(), Boolean, timeoutMs).catch(() => {
-    throw new Error(`timed out waiting for ${what}`);
-  });
-}
-
-
-/** Sends in a row until stopped; records what was acknowledged and what was refused (with its id, to retry). */
-class SendLoop {
-  readonly acked: { at: number; message: Message }[] = [];
-  readonly refused: { at: number; code: number; clientMsgId: string; body: string }[] = [];
-  private running = true;
-  readonly done: Promise<void>;
-
-  constructor(
-    readonly name: string,
-    send: (body: string, clientMsgId: string) => Promise<Message>,
-  ) {
-    this.done = (async () => {
-      for (let i = 0; this.running; i++) {
-        const at = Date.now();
-        const [body, clientMsgId] = [`${name} ${i}`, `${name}-${i}`];
-        try {
-          this.acked.push({ at, message: await send(body, clientMsgId) });
-        } catch (err) {
-          this.refused.push({ at, code: (err as ServiceError).code, clientMsgId, body });
-          await sleep(100);
-        }
-        await sleep(10);
-      }
-    })();
-  }
-
-  ackedSince(time: number): number {
-    return this.acked.filter((a) => a.at >= time).length;
-  }
-
-  stop(): Promise<void> {
-    this.running = false;
-    return this.done;
-  }
-}
 
 // ---------------------------------------------------------------------------
 
@@ -78,16 +36,9 @@ test("Postgres down: sends fail UNAVAILABLE and nothing half-written is acknowle
   cleanups.push(() => postgres.stop()); // reads the pid file, so it stops the restarted server too
   const redis = await freshRedis();
   cleanups.push(() => redis.stop());
-  const env = { DATABASE_URL: postgres.url, REDIS_URL: redis.url, RATE_LIMIT_PER_SECOND: "100000", RATE_LIMIT_BURST: "100000" };
+  const env = { DATABASE_URL: postgres.url, REDIS_URL: redis.url, ...NO_RATE_LIMIT };
   const pods: ChildServer[] = await Promise.all(["pod-a", "pod-b"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })));
-  for (const pod of pods) {
-    cleanups.push(async () => {
-      pod.kill("SIGTERM");
-      const timer = setTimeout(() => pod.kill("SIGKILL"), 25_000);
-      await pod.exited;
-      clearTimeout(timer);
-    });
-  }
+  for (const pod of pods) cleanups.push(() => stopPod(pod));
   const [a, b] = pods;
   const track = <T extends { close(): void }>(c: T): T => (cleanups.push(() => c.close()), c);
 
@@ -103,31 +54,25 @@ test("Postgres down: sends fail UNAVAILABLE and nothing half-written is acknowle
   track(rosaIn.client);
   const samOnB = track(new ParleyApi(b.address, sam.token));
   // A raw Connect stream, to see the send_failed the reconnecting client hides (it retries UNAVAILABLE).
-  const chat = track(new ChatServiceClient(a.address, credentials.createInsecure()));
-  const raw = chat.connect(bearer(rosa.token));
-  cleanups.push(() => raw.cancel());
-  raw.on("error", () => undefined);
-  const rawFrames: ServerFrame[] = [];
-  raw.on("data", (f: ServerFrame) => rawFrames.push(f));
-  raw.write({ hello: { cursors: [] } });
-  await until(() => rawFrames.some((f) => f.caughtUp), "raw stream caught up");
+  const raw = track(RawStream.connect(a.address, rosa.token).hello());
+  await raw.until(() => raw.caughtUp, "raw stream caught up", WAIT_MS);
 
   const loops = [
-    new SendLoop("sam", (body, id) => samOnB.send(to, body, id)),
-    new SendLoop("rita", (body, id) => ritaIn.client.send(to, body, id)),
+    new SendLoop("sam", (body, id) => samOnB.send(to, body, id), { pauseAfterRefusalMs: 100 }),
+    new SendLoop("rita", (body, id) => ritaIn.client.send(to, body, id), { pauseAfterRefusalMs: 100 }),
   ];
   const [samLoop] = loops;
-  await until(() => loops.every((l) => l.acked.length >= 5), "traffic before the outage");
+  await pollUntil(() => loops.every((l) => l.acked.length >= 5), "traffic before the outage", WAIT_MS);
 
   await postgres.stop();
   const downAt = Date.now();
 
   // While it is down: unary sends are refused with UNAVAILABLE, and so is a send on a stream.
-  await until(() => samLoop.refused.filter((r) => r.at >= downAt).length >= 3, "refused sends");
-  raw.write({ send: { clientMsgId: "while-down", to, body: "while Postgres is down" } });
-  await until(() => rawFrames.some((f) => f.sendFailed || f.sent), "an answer to the raw send");
+  await pollUntil(() => samLoop.refused.filter((r) => r.at >= downAt).length >= 3, "refused sends", WAIT_MS);
+  raw.send(to, "while Postgres is down", "while-down");
+  await raw.until(() => raw.frames.some((f) => f.sendFailed || f.sent), "an answer to the raw send", WAIT_MS);
   t.deepEqual(
-    rawFrames.filter((f) => f.sendFailed || f.sent).map((f) => f.sendFailed?.code),
+    raw.frames.filter((f) => f.sendFailed || f.sent).map((f) => f.sendFailed?.code),
     [status.UNAVAILABLE],
     "the stream send is refused, not acknowledged",
   );
@@ -137,7 +82,7 @@ test("Postgres down: sends fail UNAVAILABLE and nothing half-written is acknowle
 
   await postgres.start();
   const restartedAt = Date.now();
-  await until(() => loops.every((l) => l.ackedSince(restartedAt) >= 5), "sends after the restart");
+  await pollUntil(() => loops.every((l) => l.ackedSince(restartedAt) >= 5), "sends after the restart", WAIT_MS);
   for (const loop of loops) await loop.stop();
   const queued = await ritaPending;
   t.is(queued.body, "queued while Postgres is down");
@@ -151,13 +96,7 @@ test("Postgres down: sends fail UNAVAILABLE and nothing half-written is acknowle
   const retried = await Promise.all(refused.map((r) => samOnB.send(to, r.body, r.clientMsgId)));
   const final = await samOnB.send(to, "from sam after all", "sam-final");
 
-  const history: Message[] = [];
-  for (let beforeSeq = 0; ; ) {
-    const page = await sam.api.getHistory(group.conversationId, beforeSeq, 200);
-    history.unshift(...page.messages);
-    if (!page.hasMore || page.messages.length === 0) break;
-    beforeSeq = page.messages[0].seq;
-  }
+  const history = await fullHistory(sam.api, group.conversationId);
   t.deepEqual(
     history.map((m) => m.seq),
     range(1, history.length),

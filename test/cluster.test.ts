@@ -3,14 +3,16 @@
 // users connected to different pods talk, see each other online, and lose a
 // revoked session everywhere at once. Faults (SIGTERM, SIGKILL, Redis restart)
 // are in cluster-faults.test.ts.
-import { credentials, status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import { status, type ServiceError } from "@grpc/grpc-js";
 import anyTest, { type TestFn } from "ava";
-import { ChatServiceClient, type ClientFrame, type Message, type ServerFrame, type Target } from "../gen/parley/chat/v1/chat.js";
-import { bearer, ParleyApi } from "../services/client/api.js";
+import type { Message } from "../gen/parley/chat/v1/chat.js";
+import { ParleyApi } from "../services/client/api.js";
 import { ReconnectingClient } from "../services/client/reconnecting-client.js";
 import { connect, eventually, newUser, PASSWORD, uniqueName, type Inbox, type TestUser } from "./helpers/clients.js";
+import { range } from "./helpers/history.js";
 import { freshDatabase, freshRedis } from "./helpers/infra.js";
-import { spawnServer, type ChildServer } from "./helpers/servers.js";
+import { RawStream } from "./helpers/raw-stream.js";
+import { NO_RATE_LIMIT, spawnServer, stopPod, type ChildServer } from "./helpers/servers.js";
 
 interface Context {
   a: ChildServer;
@@ -34,8 +36,7 @@ test.before(async (t) => {
     DATABASE_URL: await freshDatabase(),
     REDIS_URL: redis.url,
     PRESENCE_TTL_SECONDS: "6",
-    RATE_LIMIT_PER_SECOND: "100000",
-    RATE_LIMIT_BURST: "100000",
+    ...NO_RATE_LIMIT,
   };
   // Started together: migrations run under an advisory lock, so this is safe.
   const [a, b] = await Promise.all(["pod-a", "pod-b"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })));
@@ -63,90 +64,9 @@ async function whileAlive<T>(promise: Promise<T>): Promise<T> {
   }
 }
 
-async function stopPod(pod: ChildServer): Promise<void> {
-  pod.kill("SIGTERM");
-  const timer = setTimeout(() => pod.kill("SIGKILL"), 25_000);
-  await pod.exited;
-  clearTimeout(timer);
-}
-
-interface FinalStatus {
-  code: number;
-  details: string;
-}
-
-/**
- * A Connect stream with no client logic: it records every frame the server
- * writes, so duplicates and disorder are visible (the reconnecting client
- * would hide them), and the status the stream ends with.
- */
-class RawStream {
-  readonly frames: ServerFrame[] = [];
-  readonly call: ClientDuplexStream<ClientFrame, ServerFrame>;
-  readonly done: Promise<FinalStatus>;
-  status: FinalStatus | undefined;
-  private readonly client: ChatServiceClient;
-  private readonly waiters = new Set<() => void>();
-
-  constructor(address: string, token: string) {
-    this.client = new ChatServiceClient(address, credentials.createInsecure());
-    this.call = this.client.connect(bearer(token));
-    this.call.on("data", (frame: ServerFrame) => {
-      this.frames.push(frame);
-      this.wake();
-    });
-    this.call.on("error", () => undefined); // the status event carries it
-    const statusArrived = new Promise<FinalStatus>((resolve) => this.call.on("status", (s: FinalStatus) => resolve(s)));
-    const readToEnd = new Promise<void>((resolve) => this.call.on("end", () => resolve()));
-    this.done = Promise.all([statusArrived, readToEnd]).then(([s]) => {
-      this.status = { code: s.code, details: s.details };
-      this.wake();
-      return this.status;
-    });
-    this.call.write({ hello: { cursors: [] } });
-  }
-
-  get caughtUp(): boolean {
-    return this.frames.some((f) => f.caughtUp);
-  }
-
-  get pod(): string | undefined {
-    return this.frames.find((f) => f.ready)?.ready?.pod;
-  }
-
-  messages(conversationId: string): Message[] {
-    return this.frames.map((f) => f.message).filter((m): m is Message => m?.conversationId === conversationId);
-  }
-
-  until(check: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const waiter = () => {
-        if (!check()) return;
-        clearTimeout(timer);
-        this.waiters.delete(waiter);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(new Error(`timed out waiting for ${what}; ${this.frames.length} frames, status ${JSON.stringify(this.status)}`));
-      }, timeoutMs);
-      this.waiters.add(waiter);
-    });
-  }
-
-  close(): void {
-    this.call.cancel();
-    this.client.close();
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-}
-
+/** A tracked raw Connect stream, once caught up. */
 async function rawStream(address: string, token: string): Promise<RawStream> {
-  const stream = track(new RawStream(address, token));
+  const stream = track(RawStream.connect(address, token).hello());
   await stream.until(() => stream.caughtUp, "caught up");
   return stream;
 }
@@ -165,7 +85,6 @@ const apiOn = (pod: ChildServer, user: TestUser) => track(new ParleyApi(pod.addr
 
 const brief = (m: Message) => ({ id: m.id, seq: m.seq, sender: m.sender, body: m.body });
 const bySeq = (messages: Message[]) => [...messages].sort((x, y) => x.seq - y.seq);
-const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 const code = (err: unknown) => (err as ServiceError).code;
 
 /** `promise`, or a failure naming `what` after WAIT_MS. */

@@ -2,21 +2,15 @@
 // client sees them, against one real server on a real Postgres. Each test has
 // a database of its own: broadcast is shared by every user of a database, so
 // tests that count its seqs must not share one.
-import { credentials, status, type ClientDuplexStream } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import anyTest, { type ExecutionContext, type TestFn } from "ava";
-import {
-  ChatServiceClient,
-  type ClientFrame,
-  type Cursor,
-  type Message,
-  type ServerFrame,
-  type Target,
-} from "../gen/parley/chat/v1/chat.js";
-import { bearer, ParleyApi } from "../services/client/api.js";
-import { ReconnectingClient } from "../services/client/reconnecting-client.js";
-import { connect, eventually, newUser, uniqueName, type Inbox, type TestUser } from "./helpers/clients.js";
+import type { Cursor, Message, ServerFrame, Target } from "../gen/parley/chat/v1/chat.js";
+import { ParleyApi } from "../services/client/api.js";
+import { connect, eventually, inboxFor, newUser, uniqueName, type Inbox, type TestUser } from "./helpers/clients.js";
+import { fullHistory, range } from "./helpers/history.js";
 import { freshDatabase } from "./helpers/infra.js";
-import { spawnServer, startServer, type ChildServer, type Env, type InProcessServer } from "./helpers/servers.js";
+import { RawStream } from "./helpers/raw-stream.js";
+import { NO_RATE_LIMIT, spawnServer, startServer, type ChildServer, type Env, type InProcessServer } from "./helpers/servers.js";
 
 interface Context {
   /** A server in this process on a database of its own. */
@@ -30,8 +24,6 @@ interface Context {
 const test = anyTest as TestFn<Context>;
 const cleanups: (() => unknown)[] = [];
 
-/** Unary sends in bulk must not trip the per-user rate limit. */
-const NO_RATE_LIMIT: Env = { RATE_LIMIT_PER_SECOND: "100000", RATE_LIMIT_BURST: "100000" };
 const BROADCAST: Target = { broadcast: true };
 const WAIT_MS = 30_000;
 
@@ -62,106 +54,6 @@ test.after.always(async () => {
 // ---------------------------------------------------------------------------
 // Helpers of this file
 
-interface FinalStatus {
-  code: number;
-  details: string;
-}
-
-/**
- * A Connect stream with no client logic at all: it records every frame the
- * server writes, so duplicates and disorder are visible (the reconnecting
- * client would hide them), and the status the stream ends with.
- */
-class RawStream {
-  readonly frames: ServerFrame[] = [];
-  readonly call: ClientDuplexStream<ClientFrame, ServerFrame>;
-  /** Resolves once the status has arrived and every frame before it has been read. */
-  readonly done: Promise<FinalStatus>;
-  status: FinalStatus | undefined;
-  private readonly client: ChatServiceClient;
-  private readonly waiters = new Set<() => void>();
-
-  constructor(address: string, token: string) {
-    this.client = new ChatServiceClient(address, credentials.createInsecure());
-    this.call = this.client.connect(bearer(token));
-    this.call.on("data", (frame: ServerFrame) => {
-      this.frames.push(frame);
-      this.wake();
-    });
-    // The status event carries the same information; without a listener an error status would throw.
-    this.call.on("error", () => undefined);
-    const statusArrived = new Promise<FinalStatus>((resolve) =>
-      this.call.on("status", (s: FinalStatus) => resolve({ code: s.code, details: s.details })),
-    );
-    const readToEnd = new Promise<void>((resolve) => this.call.on("end", () => resolve()));
-    this.done = Promise.all([statusArrived, readToEnd]).then(([s]) => {
-      this.status = s;
-      this.wake();
-      return s;
-    });
-  }
-
-  hello(cursors: Cursor[] = []): this {
-    this.call.write({ hello: { cursors } });
-    return this;
-  }
-
-  send(to: Target, body: string, clientMsgId: string): void {
-    this.call.write({ send: { clientMsgId, to, body } });
-  }
-
-  get caughtUp(): boolean {
-    return this.frames.some((f) => f.caughtUp);
-  }
-
-  /** Message frames in the order they came, optionally of one conversation. */
-  messages(conversationId?: string): Message[] {
-    return this.frames
-      .map((f) => f.message)
-      .filter((m): m is Message => m !== undefined && (conversationId === undefined || m.conversationId === conversationId));
-  }
-
-  /** Message frames that came before `caught_up`. */
-  replayed(): Message[] {
-    const end = this.frames.findIndex((f) => f.caughtUp);
-    return this.frames
-      .slice(0, end === -1 ? this.frames.length : end)
-      .map((f) => f.message)
-      .filter((m): m is Message => m !== undefined);
-  }
-
-  acks(): Message[] {
-    return this.frames.map((f) => f.sent?.message).filter((m): m is Message => m !== undefined);
-  }
-
-  until(check: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const waiter = () => {
-        if (!check()) return;
-        clearTimeout(timer);
-        this.waiters.delete(waiter);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(new Error(`timed out waiting for ${what}; ${this.frames.length} frames, status ${JSON.stringify(this.status)}`));
-      }, timeoutMs);
-      this.waiters.add(waiter);
-    });
-  }
-
-  close(): void {
-    this.call.cancel();
-    this.client.close();
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-}
-
-const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 const seqs = (messages: Message[]) => messages.map((m) => m.seq);
 const of = (messages: Message[], conversationId: string) => messages.filter((m) => m.conversationId === conversationId);
 
@@ -180,28 +72,11 @@ async function pool<T>(count: number, limit: number, task: (i: number) => Promis
   return results;
 }
 
-/** The whole history of a conversation, paged with GetHistory as a client would, ascending. */
-async function fullHistory(api: ParleyApi, conversationId: string): Promise<Message[]> {
-  const all: Message[] = [];
-  let beforeSeq = 0;
-  for (;;) {
-    const page = await api.getHistory(conversationId, beforeSeq, 200);
-    all.unshift(...page.messages);
-    if (!page.hasMore || page.messages.length === 0) return all;
-    beforeSeq = page.messages[0].seq;
-  }
-}
-
-/** A reconnecting client whose every message and caught_up is logged in order, from the first frame. */
-function loggedClient(t: ExecutionContext<Context>, user: TestUser, address: string, cursors?: Cursor[]) {
-  const client = t.context.track(
-    new ReconnectingClient({ address, token: user.token, cursors, backoff: { initialMs: 50, maxMs: 1000 }, pingIntervalMs: 0 }),
-  );
-  const log: (Message | "caught_up")[] = [];
-  client.on("message", (m) => log.push(m));
-  client.on("caughtUp", () => log.push("caught_up"));
-  client.start();
-  return { client, log, messages: () => log.filter((e): e is Message => e !== "caught_up") };
+/** A started reconnecting client whose every message and caught_up is logged in order (`log`), from the first frame. */
+function loggedClient(t: ExecutionContext<Context>, user: TestUser, address: string, cursors?: Cursor[]): Inbox {
+  const inbox = inboxFor(user, address, { cursors, pingIntervalMs: 0 });
+  t.context.track(inbox.client).start();
+  return inbox;
 }
 
 const sameMessage = (m: Message) => ({ id: m.id, conversationId: m.conversationId, seq: m.seq, body: m.body, sender: m.sender });
@@ -215,7 +90,7 @@ test.serial("every acknowledged send survives a SIGKILL of the server right afte
   const alice = await newUser(first.address, "dur");
   const bob = await newUser(first.address, "dur");
 
-  const stream = t.context.track(new RawStream(first.address, alice.token).hello());
+  const stream = t.context.track(RawStream.connect(first.address, alice.token).hello());
   await stream.until(() => stream.caughtUp, "alice caught up");
 
   // Alice pipelines sends on her stream while Bob sends unary ones; the server dies the moment
@@ -270,7 +145,7 @@ test.serial("concurrent senders through Send and Connect get seqs 1..N with no g
 
   const inboxes: Inbox[] = await Promise.all([...senders, reader].map((u) => connect(u, address)));
   for (const inbox of inboxes) t.context.track(inbox.client);
-  const raw = t.context.track(new RawStream(address, rawReader.token).hello());
+  const raw = t.context.track(RawStream.connect(address, rawReader.token).hello());
   await raw.until(() => raw.caughtUp, "raw reader caught up");
 
   const PER_SENDER = 40;
@@ -335,8 +210,8 @@ test.serial("a repeated client_msg_id returns the original message, over Send an
   const toBob: Target = { username: bob.username };
   const toAlice: Target = { username: alice.username };
 
-  const bobStream = t.context.track(new RawStream(address, bob.token).hello());
-  const aliceStream = t.context.track(new RawStream(address, alice.token).hello());
+  const bobStream = t.context.track(RawStream.connect(address, bob.token).hello());
+  const aliceStream = t.context.track(RawStream.connect(address, alice.token).hello());
   await bobStream.until(() => bobStream.caughtUp, "bob caught up");
   await aliceStream.until(() => aliceStream.caughtUp, "alice caught up");
 
@@ -430,7 +305,7 @@ test.serial("a client resuming with its cursors gets exactly what it missed, onc
   const conversations = [dm.conversationId, group.conversationId, "broadcast"];
 
   // What the server writes, frame by frame, for these cursors.
-  const raw = t.context.track(new RawStream(address, alice.token).hello(cursors));
+  const raw = t.context.track(RawStream.connect(address, alice.token).hello(cursors));
   await raw.until(() => raw.caughtUp, "raw caught up");
   const messagesAndCaughtUp = raw.frames.filter((f) => f.message || f.caughtUp);
   t.truthy(messagesAndCaughtUp.at(-1)?.caughtUp, "caught_up comes after the replay");
@@ -440,10 +315,10 @@ test.serial("a client resuming with its cursors gets exactly what it missed, onc
 
   // The reconnecting client started from the old client's cursors.
   const after = loggedClient(t, alice, address, cursors);
-  await eventually(async () => after.log.includes("caught_up"), Boolean, WAIT_MS);
+  await after.until(() => after.caughtUp > 0, "alice caught up from her cursors", WAIT_MS);
   t.is(after.log.at(-1), "caught_up");
   t.is(after.log.indexOf("caught_up"), missed.length);
-  for (const id of conversations) t.deepEqual(of(after.messages(), id).map(sameMessage), of(missed, id).map(sameMessage));
+  for (const id of conversations) t.deepEqual(of(after.messages, id).map(sameMessage), of(missed, id).map(sameMessage));
 
   // Live sends racing a resume: the resumed stream must neither lose nor repeat any of them.
   const liveCursors = after.client.getCursors();
@@ -454,7 +329,7 @@ test.serial("a client resuming with its cursors gets exactly what it missed, onc
         ? carol.api.send(BROADCAST, `race ${i}`, `race-${i}`)
         : bob.api.send({ username: alice.username }, `race ${i}`, `race-${i}`),
   );
-  const resumed = t.context.track(new RawStream(address, alice.token).hello(liveCursors));
+  const resumed = t.context.track(RawStream.connect(address, alice.token).hello(liveCursors));
   await racing;
   const ends = await Promise.all(conversations.map((id) => bob.api.getHistory(id, 0, 1).then((p) => p.messages[0].seq)));
   await resumed.until(
@@ -467,7 +342,7 @@ test.serial("a client resuming with its cursors gets exactly what it missed, onc
   }
   await eventually(async () => after.client.getCursors(), (c) => conversations.every((id, i) => c.find((x) => x.conversationId === id)?.seq === ends[i]));
   for (const [i, id] of conversations.entries()) {
-    t.deepEqual(seqs(of(after.messages(), id)), range(2, ends[i]), `the reconnecting client in ${id}`);
+    t.deepEqual(seqs(of(after.messages, id)), range(2, ends[i]), `the reconnecting client in ${id}`);
   }
 });
 
@@ -498,7 +373,7 @@ test.serial("without cursors a stream replays everything after the read cursor, 
   const unread = Object.fromEntries((await xavier.api.listConversations()).map((c) => [c.id, [c.lastReadSeq, c.unread]]));
   t.deepEqual(unread, { [dmId]: [4, 6], [group.conversationId]: [6, 4], broadcast: [0, 10] });
 
-  const stream = t.context.track(new RawStream(address, xavier.token).hello());
+  const stream = t.context.track(RawStream.connect(address, xavier.token).hello());
   await stream.until(() => stream.caughtUp, "xavier caught up");
   t.deepEqual(seqs(of(stream.replayed(), dmId)), range(5, 10));
   t.deepEqual(seqs(of(stream.replayed(), group.conversationId)), range(7, 10));
@@ -509,9 +384,9 @@ test.serial("without cursors a stream replays everything after the read cursor, 
 
   // A reconnecting client without cursors gets the same offline queue.
   const inbox = loggedClient(t, xavier, address);
-  await eventually(async () => inbox.log.includes("caught_up"), Boolean, WAIT_MS);
-  t.deepEqual(seqs(of(inbox.messages(), dmId)), range(5, 10));
-  t.deepEqual(seqs(of(inbox.messages(), group.conversationId)), range(7, 10));
+  await inbox.until(() => inbox.caughtUp > 0, "xavier caught up", WAIT_MS);
+  t.deepEqual(seqs(of(inbox.messages, dmId)), range(5, 10));
+  t.deepEqual(seqs(of(inbox.messages, group.conversationId)), range(7, 10));
   t.is(inbox.log.indexOf("caught_up"), 20);
 
   // 510 messages while Yvonne is offline: the replay is the newest 500; GetHistory pages the rest.
@@ -520,7 +395,7 @@ test.serial("without cursors a stream replays everything after the read cursor, 
   const flood = await pool(510, 16, (i) => zed.api.send({ username: yvonne.username }, `flood ${i}`, `f-${i}`));
   const floodId = flood[0].conversationId;
   t.deepEqual(seqs(flood).sort((a, b) => a - b), range(1, 510));
-  const capped = t.context.track(new RawStream(address, yvonne.token).hello());
+  const capped = t.context.track(RawStream.connect(address, yvonne.token).hello());
   await capped.until(() => capped.caughtUp, "yvonne caught up");
   t.deepEqual(seqs(of(capped.replayed(), floodId)), range(11, 510));
   const older = await yvonne.api.getHistory(floodId, 11, 200);
@@ -540,7 +415,7 @@ test.serial("a consumer that stops reading is ended with RESOURCE_EXHAUSTED, oth
   const fast = await newUser(address, "fast");
   const flooder = await newUser(address, "flood");
 
-  const stream = t.context.track(new RawStream(address, slow.token).hello());
+  const stream = t.context.track(RawStream.connect(address, slow.token).hello());
   await stream.until(() => stream.caughtUp, "slow caught up");
   await eventually(() => flooder.api.listOnlineUsers(), (online) => online.includes(slow.username));
   stream.call.pause();
@@ -577,8 +452,8 @@ test.serial("a consumer that stops reading is ended with RESOURCE_EXHAUSTED, oth
   // Resuming from its cursor, it gets every other message, once and in order.
   const cursor = { conversationId: dmId, seq: received.length };
   const resumed = loggedClient(t, slow, address, [cursor]);
-  await eventually(async () => resumed.log.includes("caught_up"), Boolean, 60_000);
-  const got = of(resumed.messages(), dmId);
+  await resumed.until(() => resumed.caughtUp > 0, "slow caught up from its cursor", 60_000);
+  const got = of(resumed.messages, dmId);
   t.deepEqual(seqs(got), range(received.length + 1, COUNT), "the rest of the DM, once each");
   const acked = new Map(flood.map((m) => [m.seq, m]));
   t.deepEqual(

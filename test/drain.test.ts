@@ -1,15 +1,18 @@
 // Graceful drain (design.md, "Delivery guarantees" 6) as clients see it: a
 // server process gets SIGTERM while clients are connected and a sender is
 // sending, and a new server on the same database takes over.
+import { setTimeout as sleep } from "node:timers/promises";
 import { credentials, loadPackageDefinition, status, type ClientReadableStream, type ServiceClientConstructor } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import anyTest, { type TestFn } from "ava";
 import { protoPath as healthProtoPath } from "grpc-health-check";
-import { ChatServiceClient, type Message, type ServerFrame, type Target } from "../gen/parley/chat/v1/chat.js";
+import { ChatServiceClient, type Message, type Target } from "../gen/parley/chat/v1/chat.js";
 import { bearer, ParleyApi } from "../services/client/api.js";
 import { connect, eventually, newUser, uniqueName } from "./helpers/clients.js";
+import { fullHistory, range } from "./helpers/history.js";
 import { freshDatabase } from "./helpers/infra.js";
-import { spawnServer, type ChildServer, type Env } from "./helpers/servers.js";
+import { RawStream } from "./helpers/raw-stream.js";
+import { NO_RATE_LIMIT, spawnServer, type ChildServer, type Env } from "./helpers/servers.js";
 
 const test = anyTest as TestFn<{ cleanups: (() => unknown)[] }>;
 
@@ -22,47 +25,6 @@ test.after.always(async (t) => {
 
 const WAIT_MS = 30_000;
 const CHAT_SERVICE = "parley.chat.v1.ChatService";
-
-interface FinalStatus {
-  code: number;
-  details: string;
-}
-
-/** Every frame a Connect or Subscribe stream delivers, and the status it ends with; no client logic. */
-class RawStream {
-  readonly frames: ServerFrame[] = [];
-  readonly done: Promise<FinalStatus>;
-  private readonly waiters = new Set<() => void>();
-
-  constructor(readonly call: ClientReadableStream<ServerFrame>) {
-    call.on("data", (frame: ServerFrame) => {
-      this.frames.push(frame);
-      for (const waiter of [...this.waiters]) waiter();
-    });
-    call.on("error", () => undefined); // the status event carries it
-    const statusArrived = new Promise<FinalStatus>((resolve) => call.on("status", (s: FinalStatus) => resolve(s)));
-    const readToEnd = new Promise<void>((resolve) => call.on("end", () => resolve()));
-    this.done = Promise.all([statusArrived, readToEnd]).then(([s]) => ({ code: s.code, details: s.details }));
-  }
-
-  until(check: () => boolean, what: string): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const waiter = () => {
-        if (!check()) return;
-        clearTimeout(timer);
-        this.waiters.delete(waiter);
-        resolve();
-      };
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS);
-      this.waiters.add(waiter);
-    });
-  }
-
-  get caughtUp(): boolean {
-    return this.frames.some((f) => f.caughtUp);
-  }
-}
 
 type HealthStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
 
@@ -92,29 +54,10 @@ function watchHealth(address: string, service: string) {
   return { statuses, notServing, close };
 }
 
-/** The whole history of a conversation, ascending, paged as a client would. */
-async function fullHistory(api: ParleyApi, conversationId: string): Promise<Message[]> {
-  const all: Message[] = [];
-  let beforeSeq = 0;
-  for (;;) {
-    const page = await api.getHistory(conversationId, beforeSeq, 200);
-    all.unshift(...page.messages);
-    if (!page.hasMore || page.messages.length === 0) return all;
-    beforeSeq = page.messages[0].seq;
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 const brief = (m: Message) => ({ id: m.id, seq: m.seq, sender: m.sender, body: m.body, clientMsgId: m.clientMsgId });
 
 test("SIGTERM drains every stream, keeps every acknowledged send, exits 0, and clients resume on the next server", async (t) => {
-  const env: Env = {
-    DATABASE_URL: await freshDatabase(),
-    REDIS_URL: undefined,
-    RATE_LIMIT_PER_SECOND: "100000",
-    RATE_LIMIT_BURST: "100000",
-  };
+  const env: Env = { DATABASE_URL: await freshDatabase(), REDIS_URL: undefined, ...NO_RATE_LIMIT };
   const first: ChildServer = await spawnServer(env);
   let second: ChildServer | undefined;
   t.context.cleanups.push(async () => {
@@ -134,8 +77,7 @@ test("SIGTERM drains every stream, keeps every acknowledged send, exits 0, and c
   const chat = new ChatServiceClient(address, credentials.createInsecure());
   t.context.cleanups.push(() => chat.close());
   const connectCall = chat.connect(bearer(alice.token));
-  const rawConnect = new RawStream(connectCall);
-  connectCall.write({ hello: { cursors: [] } });
+  const rawConnect = new RawStream(connectCall).hello();
   const rawSubscribe = new RawStream(chat.subscribe({ cursors: [] }, bearer(erin.token)));
   t.context.cleanups.push(() => connectCall.cancel(), () => rawSubscribe.call.cancel());
   await rawConnect.until(() => rawConnect.caughtUp, "alice caught up");
@@ -243,12 +185,7 @@ test("SIGTERM drains every stream, keeps every acknowledged send, exits 0, and c
 });
 
 test("a stream that is behind on reading still gets drain as its last frame, after a gap-free prefix", async (t) => {
-  const env: Env = {
-    DATABASE_URL: await freshDatabase(),
-    REDIS_URL: undefined,
-    RATE_LIMIT_PER_SECOND: "100000",
-    RATE_LIMIT_BURST: "100000",
-  };
+  const env: Env = { DATABASE_URL: await freshDatabase(), REDIS_URL: undefined, ...NO_RATE_LIMIT };
   const server = await spawnServer(env);
   t.context.cleanups.push(async () => {
     server.kill("SIGKILL");
@@ -261,8 +198,7 @@ test("a stream that is behind on reading still gets drain as its last frame, aft
   t.context.cleanups.push(() => chat.close());
   const call = chat.connect(bearer(reader.token));
   t.context.cleanups.push(() => call.cancel());
-  const stream = new RawStream(call);
-  call.write({ hello: { cursors: [] } });
+  const stream = new RawStream(call).hello();
   await stream.until(() => stream.caughtUp, "caught up");
   call.pause();
 

@@ -6,6 +6,7 @@ import anyTest, { type TestFn } from "ava";
 import type { Conversation, Message, Target } from "../gen/parley/chat/v1/chat.js";
 import { ParleyApi } from "../services/client/api.js";
 import { connect, newUser, PASSWORD, uniqueName, type TestUser } from "./helpers/clients.js";
+import { fullHistory } from "./helpers/history.js";
 import { scratchDir } from "./helpers/infra.js";
 import { spawnServer, type ChildServer, type Env } from "./helpers/servers.js";
 
@@ -20,18 +21,6 @@ test.after.always(async (t) => {
 
 const BROADCAST: Target = { broadcast: true };
 const WAIT_MS = 30_000;
-
-/** The whole history of a conversation, ascending. */
-async function fullHistory(api: ParleyApi, conversationId: string): Promise<Message[]> {
-  const all: Message[] = [];
-  let beforeSeq = 0;
-  for (;;) {
-    const page = await api.getHistory(conversationId, beforeSeq, 200);
-    all.unshift(...page.messages);
-    if (!page.hasMore || page.messages.length === 0) return all;
-    beforeSeq = page.messages[0].seq;
-  }
-}
 
 const inbox = (conversations: Conversation[]) =>
   Object.fromEntries(conversations.map((c) => [c.id, { title: c.title, lastSeq: c.lastSeq, lastReadSeq: c.lastReadSeq, unread: c.unread }]));

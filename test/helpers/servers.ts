@@ -8,6 +8,9 @@ import { loadConfig } from "../../services/lib/config.js";
 
 export type Env = Record<string, string | undefined>;
 
+/** Settings that lift the per-user rate limit, for tests that send in bulk and must not be refused for it. */
+export const NO_RATE_LIMIT: Env = { RATE_LIMIT_PER_SECOND: "100000", RATE_LIMIT_BURST: "100000" };
+
 export interface InProcessServer extends Parley {
   address: string;
 }
@@ -70,4 +73,16 @@ export async function spawnServer(env: Env, port = 0): Promise<ChildServer> {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
   };
+}
+
+/**
+ * Stops a pod the way Kubernetes does: SIGTERM, so that it drains, and SIGKILL
+ * if it is still running after `killAfterMs`; resolves once it has exited. For
+ * cleanups, which must end even when a test left the pod stuck.
+ */
+export async function stopPod(pod: ChildServer, killAfterMs = 25_000): Promise<void> {
+  pod.kill("SIGTERM");
+  const timer = setTimeout(() => pod.kill("SIGKILL"), killAfterMs);
+  await pod.exited;
+  clearTimeout(timer);
 }

@@ -1,0 +1,24 @@
+// Stored history as a client reads it, for checking it against what was
+// acknowledged and what receivers got.
+import type { Message } from "../../gen/parley/chat/v1/chat.js";
+import type { ParleyApi } from "../../services/client/api.js";
+
+/**
+ * The whole history of a conversation, ascending, paged back with GetHistory
+ * 200 at a time as a client would. The delivery, drain, fault and restart tests
+ * compare all of it (no gap, each send once, nothing acknowledged lost), and
+ * one page holds at most 200 messages, so they must not read just the newest.
+ */
+export async function fullHistory(api: ParleyApi, conversationId: string): Promise<Message[]> {
+  const all: Message[] = [];
+  let beforeSeq = 0;
+  for (;;) {
+    const page = await api.getHistory(conversationId, beforeSeq, 200);
+    all.unshift(...page.messages);
+    if (!page.hasMore || page.messages.length === 0) return all;
+    beforeSeq = page.messages[0].seq;
+  }
+}
+
+/** `from`, `from + 1`, … `to` (empty when `to < from`): the seqs a gap-free conversation holds. */
+export const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
