@@ -25,7 +25,7 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
   const hosted: HostedService[] = [];
   if (config.services.includes("auth")) hosted.push(createAuthService(database.db, sessions, log));
   const chat = config.services.includes("chat")
-    ? createChat({ config, db: database.db, bus, presence, sessions, log })
+    ? createChat({ config, db: database.db, prepared: database.prepared, bus, presence, sessions, log })
     : undefined;
   if (chat) {
     hosted.push(chat.service);

@@ -75,7 +75,9 @@ export async function startInfra(log: (line: string) => void, podCount = 2, sioC
   const launch = async (name: string, kind: "parley" | "socketio", port = 0): Promise<Backend> => {
     const main = kind === "parley" ? PARLEY_MAIN : SIO_MAIN;
     const env = kind === "parley" ? podEnv(name, port) : sioEnv(name, port);
-    const proc = spawnServer(name, process.execPath, ["--import", "tsx", main], { ...env });
+    // BENCH_CPU_PROF_DIR=.bench/profiles: every server writes a V8 CPU profile there when it exits.
+    const profile = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+    const proc = spawnServer(name, process.execPath, [...profile, "--import", "tsx", main], { ...env });
     const bound = await waitListening(proc, START_TIMEOUT_MS, port === 0 ? undefined : port);
     const backend: Backend = {
       name,

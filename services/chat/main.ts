@@ -2,7 +2,7 @@ import type { SessionStore } from "../auth/sessions.js";
 import type { Config } from "../lib/config.js";
 import type { HostedService } from "../lib/grpc-server.js";
 import type { Logger } from "../lib/logger.js";
-import type { Db } from "../db/client.js";
+import type { Db, PreparedQuery } from "../db/client.js";
 import type { Bus } from "./bus.js";
 import { chatServiceDefinition, createChatHandler } from "./chat-handler.js";
 import { ChatService } from "./chat-service.js";
@@ -16,6 +16,7 @@ import { Streams } from "./streams.js";
 export interface ChatDeps {
   config: Config;
   db: Db;
+  prepared: PreparedQuery;
   bus: Bus;
   presence: Presence;
   sessions: SessionStore;
@@ -33,10 +34,10 @@ export interface Chat {
 }
 
 /** Wires the chat domain, this pod's hub and the gRPC handler together. */
-export function createChat({ config, db, bus, presence, sessions, log }: ChatDeps): Chat {
+export function createChat({ config, db, prepared, bus, presence, sessions, log }: ChatDeps): Chat {
   const hub = new Hub(bus, log);
   const chat = new ChatService({
-    messages: new MessageStore(db),
+    messages: new MessageStore(db, prepared),
     groups: new GroupStore(db),
     bus,
     presence,

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
-import { pgCode, queryRows, type Db } from "../db/client.js";
+import { pgCode, queryRows, type Db, type PreparedQuery } from "../db/client.js";
 import { conversations, messages, users, type ConversationKindName } from "../db/schema.js";
 
 /** A stored message, as the domain sees it. */
@@ -49,6 +49,24 @@ export const directId = (a: number, b: number) => (a < b ? `dm:${a}:${b}` : `dm:
 export const groupConversationId = (name: string) => `group:${name.toLowerCase()}`;
 
 const UNIQUE_VIOLATION = "23505";
+
+/**
+ * Takes the conversation's next seq and inserts the message in one statement.
+ * $1 conversation, $2 sender id, $3 sender name, $4 to_kind, $5 to_name, $6 body, $7 client_msg_id.
+ */
+const appendStatement = (condition: string) => `
+  WITH c AS (
+    UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now()
+    WHERE id = $1 ${condition}
+    RETURNING last_seq
+  )
+  INSERT INTO messages (conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id)
+  SELECT $1::text, c.last_seq, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::text FROM c
+  RETURNING id, seq, sent_at`;
+const APPEND = appendStatement("");
+const APPEND_TO_GROUP = appendStatement(`AND EXISTS (
+    SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
+    WHERE g.conversation_id = $1 AND gm.user_id = $2::bigint)`);
 const USER_CACHE_LIMIT = 10_000;
 
 /** Postgres access for messages, conversations and read cursors. Every send is one round-trip. */
@@ -58,7 +76,14 @@ export class MessageStore {
   /** DM conversations known to exist, so that a send need not ensure the row again. */
   private readonly knownDirect = new Set<string>();
 
-  constructor(private readonly db: Db) {}
+  /**
+   * @param prepared runs the send's statement as a named prepared statement, so
+   * Postgres parses and plans it once per connection rather than once per send.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly prepared: PreparedQuery,
+  ) {}
 
   async findUser(username: string): Promise<UserRef | undefined> {
     const key = username.toLowerCase();
@@ -97,24 +122,13 @@ export class MessageStore {
    * when `(sender, client_msg_id)` was already used.
    */
   async append(message: NewMessage, memberOfGroup?: string): Promise<{ record: MessageRecord; duplicate: boolean } | undefined> {
-    const membership =
-      memberOfGroup === undefined
-        ? sql``
-        : sql`AND EXISTS (SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
-                          WHERE g.conversation_id = ${memberOfGroup} AND gm.user_id = ${message.senderId})`;
+    // The group is the message's own conversation, so the membership check reuses $1 and $2.
+    const grouped = memberOfGroup !== undefined;
     try {
-      const [row] = await queryRows<{ id: string | number; seq: string | number; sent_at: string | Date }>(
-        this.db,
-        sql`WITH c AS (
-              UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now()
-              WHERE id = ${message.conversationId} ${membership}
-              RETURNING last_seq
-            )
-            INSERT INTO messages (conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id)
-            SELECT ${message.conversationId}::text, c.last_seq, ${message.senderId}::bigint, ${message.sender}::text,
-                   ${message.toKind}::text, ${message.toName}::text, ${message.body}::text, ${message.clientMsgId}::text
-            FROM c
-            RETURNING id, seq, sent_at`,
+      const [row] = await this.prepared<{ id: string | number; seq: string | number; sent_at: string | Date }>(
+        grouped ? "parley_append_group" : "parley_append",
+        grouped ? APPEND_TO_GROUP : APPEND,
+        [message.conversationId, message.senderId, message.sender, message.toKind, message.toName, message.body, message.clientMsgId],
       );
       if (row === undefined) return undefined;
       return {

@@ -13,10 +13,15 @@ import * as schema from "./schema.js";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
+/** Runs `text` as the named prepared statement `name` (PGlite: a plain parameterised query) and returns its rows. */
+export type PreparedQuery = <T>(name: string, text: string, values: unknown[]) => Promise<T[]>;
+
 /** An open database: Postgres through `pg`, or PGlite on disk for the embedded mode. */
 export interface Database {
   readonly db: Db;
   readonly kind: "pg" | "pglite";
+  /** For the hot path: a statement Postgres plans once per connection. */
+  readonly prepared: PreparedQuery;
   /** Applies the committed migrations; pods that start together take turns under an advisory lock. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -53,6 +58,7 @@ function openPg({ databaseUrl, log, poolSize }: DatabaseOptions): Database {
   return {
     db,
     kind: "pg",
+    prepared: async <T>(name: string, text: string, values: unknown[]) => (await pool.query({ name, text, values })).rows as T[],
     async migrate() {
       const client = await pool.connect();
       try {
@@ -76,6 +82,7 @@ async function openPglite(dataDir: string, log: Logger): Promise<Database> {
   return {
     db,
     kind: "pglite",
+    prepared: async <T>(_name: string, text: string, values: unknown[]) => (await client.query<T>(text, values)).rows,
     async migrate() {
       // One process owns a PGlite folder, so no lock is needed.
       await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder: MIGRATIONS });
