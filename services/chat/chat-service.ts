@@ -207,7 +207,7 @@ export class ChatService {
    * is not in are ignored.
    */
   async replayPlan(user: UserRef, cursors: Map<string, number>): Promise<ReplayPlan[]> {
-    const rows = await this.deps.messages.conversationsOf(user.id);
+    const rows = await this.deps.messages.positionsOf(user.id);
     return rows.map((row) => {
       const cursor = cursors.get(row.id);
       return {

@@ -50,6 +50,15 @@ export const groupConversationId = (name: string) => `group:${name.toLowerCase()
 
 const UNIQUE_VIOLATION = "23505";
 
+/** The conversations a user takes part in (DMs, their groups, broadcast), as `c`, with their read cursor as `rc`. */
+const participating = (userId: number) => sql`
+  FROM conversations c
+  LEFT JOIN groups g ON g.conversation_id = c.id
+  LEFT JOIN read_cursors rc ON rc.conversation_id = c.id AND rc.user_id = ${userId}
+  WHERE c.id = ${BROADCAST_ID}
+     OR c.user_a = ${userId} OR c.user_b = ${userId}
+     OR EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = g.id AND gm.user_id = ${userId})`;
+
 /**
  * Takes the conversation's next seq and inserts the message in one statement.
  * $1 conversation, $2 sender id, $3 sender name, $4 to_kind, $5 to_name, $6 body, $7 client_msg_id.
@@ -208,12 +217,7 @@ export class MessageStore {
                  (SELECT count(*) FROM messages m
                   WHERE m.conversation_id = c.id AND m.seq > COALESCE(rc.last_read_seq, 0)
                     AND m.sender_id <> ${userId}) AS unread
-          FROM conversations c
-          LEFT JOIN groups g ON g.conversation_id = c.id
-          LEFT JOIN read_cursors rc ON rc.conversation_id = c.id AND rc.user_id = ${userId}
-          WHERE c.id = ${BROADCAST_ID}
-             OR c.user_a = ${userId} OR c.user_b = ${userId}
-             OR EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = g.id AND gm.user_id = ${userId})
+          ${participating(userId)}
           ORDER BY c.last_message_at DESC NULLS LAST, c.id`,
     );
     return rows.map((r) => ({
@@ -224,6 +228,19 @@ export class MessageStore {
       lastReadSeq: Number(r.last_read_seq),
       unread: Number(r.unread),
     }));
+  }
+
+  /**
+   * Where the user stands in each conversation, without titles or unread
+   * counts: what a resuming stream needs, cheaply (counting unread messages
+   * walks every unread row, which a reconnect storm cannot afford).
+   */
+  async positionsOf(userId: number): Promise<{ id: string; lastSeq: number; lastReadSeq: number }[]> {
+    const rows = await queryRows<{ id: string; last_seq: string | number; last_read_seq: string | number }>(
+      this.db,
+      sql`SELECT c.id, c.last_seq, COALESCE(rc.last_read_seq, 0) AS last_read_seq ${participating(userId)}`,
+    );
+    return rows.map((r) => ({ id: r.id, lastSeq: Number(r.last_seq), lastReadSeq: Number(r.last_read_seq) }));
   }
 
   /** Whether the user may read and mark `conversationId`, and its last seq. */

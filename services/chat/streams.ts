@@ -48,7 +48,9 @@ export class Streams {
       stream.onEnd(() => {
         chat.streamClosed(user, stream.id).catch((err: unknown) => stream.log.warn({ err }, "could not record going offline"));
       });
-      await chat.streamOpened(user, stream.id);
+      // Presence and the online announcement overlap the replay instead of delaying it.
+      const opened = chat.streamOpened(user, stream.id);
+      opened.catch(() => undefined);
       this.expireWithSession(stream, session.expiresAt);
 
       const positions = new Map<string, number>();
@@ -65,6 +67,7 @@ export class Streams {
           after = page[page.length - 1].seq;
         }
       }
+      await opened;
       stream.caughtUp(positions, encodeFrame({ caughtUp: {} }));
       stream.log.debug({ conversations: positions.size }, "stream caught up");
     } catch (err) {
