@@ -37,6 +37,7 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N           rounds per system with --compare (quick 2, full 3)
   --ramp LIST          offered rates for the ramp (full run; default 100,200,400,800,1600,3200,6400)
   --resume-users N     receivers in the resume scenario (quick 10, full 50)
+  --overload-rate N    fanout messages/s offered to find each system's throughput for the ratio line (default 8000)
   --resume-rate N      messages/s during the resume scenario (default 50)
   --body-bytes N       message body size (default 100)
   --max-seconds S      give up (and clean up) after this long (quick 170, full 3600)`;
@@ -57,6 +58,7 @@ const { values } = parseArgs({
     ramp: { type: "string" },
     "resume-users": { type: "string" },
     "resume-rate": { type: "string" },
+    "overload-rate": { type: "string" },
     "body-bytes": { type: "string" },
     "max-seconds": { type: "string" },
     help: { type: "boolean", default: false },
@@ -89,6 +91,7 @@ const settings = {
   rounds: compare ? num("rounds", 2, 3, 1, 20) : 1,
   resumeUsers: num("resume-users", 10, 50, 1, 1000),
   resumeRate: num("resume-rate", 50, 50, 1, 10_000),
+  overloadRate: num("overload-rate", 8000, 8000, 1, 100_000),
   bodyBytes: num("body-bytes", 100, 100, 32, 4096),
   maxSeconds: num("max-seconds", 170, 3600, 10, 86_400),
   ramp: (values.ramp ?? "100,200,400,800,1600,3200,6400").split(",").map(Number),
@@ -219,7 +222,30 @@ async function main(): Promise<void> {
     }
   }
 
-  // 2. The ramp (full runs): the offered rate goes up until a system saturates; systems alternate step by step.
+  // 2. Throughput (with --compare): more fanout than either system can take, for a short window, alternated.
+  //    What each delivers within the window is its capacity here: the deliveries/s of the ratio line.
+  //    Latency is compared at the fixed rate above, where both keep up, never under overload.
+  for (let round = 1; compare && loadScenarios.includes("fanout") && round <= settings.rounds; round++) {
+    for (const name of systemNames) {
+      await quiesce(everyServer, 20_000);
+      const session = await Session.open(systems[name], population, everyone);
+      try {
+        // A long drain: under overload deliveries arrive late, and late is not lost; what is still missing after it is.
+        const result = await session.run({
+          ...step("fanout", settings.overloadRate),
+          durationMs: Math.min(settings.durationMs, 4_000),
+          drainMs: 20_000,
+        });
+        results.steps.push({ ...result, label: `overload ${round}` });
+        check(result, `overload ${round}`);
+        say(`overload ${round} ${name}: offered ${settings.overloadRate} msg/s, ${fmt(result.deliveriesPerSec, 0)} deliveries/s within the window`);
+      } finally {
+        await session.close();
+      }
+    }
+  }
+
+  // 3. The ramp (full runs): the offered rate goes up until a system saturates; systems alternate step by step.
   for (const scenario of quick ? [] : loadScenarios) {
     const series = new Map<SystemName, RampSeries>(systemNames.map((n) => [n, { system: n, scenario, points: [], sustained: 0 }]));
     const sessions = new Map<SystemName, Session>();
@@ -256,7 +282,7 @@ async function main(): Promise<void> {
     results.ramps.push(...series.values());
   }
 
-  // 3. Resume after SIGTERM. It runs last, so the stopped backend is not started again.
+  // 4. Resume after SIGTERM. It runs last, so the stopped backend is not started again.
   for (const name of scenarios.has("resume") ? systemNames : []) {
     await quiesce(everyServer);
     const result = await runResume(systems[name], population, {
