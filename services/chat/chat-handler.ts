@@ -22,6 +22,9 @@ import type { Streams } from "./streams.js";
 const SUBSCRIBE_HEARTBEAT_MS = 60_000;
 const HEARTBEAT = encodeFrame({ pong: { nonce: "heartbeat" } });
 
+/** Sends of one stream committing at once, at most. */
+const MAX_UNACKED_SENDS = 256;
+
 /** Client frames waiting to be handled before we stop reading from the socket. */
 const MAX_PENDING_FRAMES = 64;
 
@@ -163,6 +166,8 @@ function connect(
   let stream: ChatStream | undefined;
   let closed = false;
   let pending = 0;
+  /** Sends committing for this stream; past MAX_UNACKED_SENDS the stream stops reading until one is done. */
+  const unacked = new Set<Promise<void>>();
 
   const fail = (err: unknown) => {
     if (closed) return;
@@ -180,7 +185,9 @@ function connect(
   });
   // The client half-closed: no more frames will come, so the conversation is over.
   call.on("end", () => {
-    chain = chain.then(() => {
+    chain = chain.then(async () => {
+      // Acknowledge what is still committing before the stream closes.
+      await Promise.allSettled([...unacked]);
       if (closed) return;
       closed = true;
       stream?.end();
@@ -223,8 +230,15 @@ function connect(
     if (f.send) {
       const { clientMsgId, to, body } = f.send;
       try {
-        const record = await chat.send(current.user, { clientMsgId, to, body });
-        current.send(encodeFrame({ sent: { clientMsgId, message: toMessage(record) } }));
+        // Submitted in frame order; the next frame is handled while this one commits.
+        const { committed } = await chat.submit(current.user, { clientMsgId, to, body });
+        const acked = committed.then(
+          (record) => current.send(encodeFrame({ sent: { clientMsgId, message: toMessage(record) } })),
+          (err: unknown) => sendFailed(clientMsgId, err),
+        );
+        unacked.add(acked);
+        void acked.finally(() => unacked.delete(acked));
+        if (unacked.size >= MAX_UNACKED_SENDS) await Promise.race(unacked);
       } catch (err) {
         sendFailed(clientMsgId, err);
       }

@@ -2,6 +2,7 @@ import { AppError } from "../lib/errors.js";
 import { conversationChannel, userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import { checkName } from "../lib/validation.js";
+import { AppendBatcher } from "./append-batcher.js";
 import type { Bus, BusEvent } from "./bus.js";
 import type { GroupStore, GroupView } from "./group-store.js";
 import {
@@ -65,17 +66,31 @@ export interface ReplayPlan {
 export class ChatService {
   private readonly log: Logger;
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly appender: AppendBatcher;
 
   constructor(private readonly deps: ChatServiceDeps) {
     this.log = deps.log.child({ component: "chat" });
+    this.appender = new AppendBatcher(deps.messages);
   }
 
   /** Commits the message, then publishes it. Durable before acknowledged; a retried id returns the original. */
-  send(user: UserRef, input: SendInput): Promise<MessageRecord> {
-    const sending = this.sendNow(user, input);
-    this.inflight.add(sending);
-    void sending.catch(() => undefined).finally(() => this.inflight.delete(sending));
-    return sending;
+  async send(user: UserRef, input: SendInput): Promise<MessageRecord> {
+    return (await this.submit(user, input)).committed;
+  }
+
+  /**
+   * Validates and routes a send, then queues it for commit and returns at
+   * once: a stream can submit its next frame while this one commits, and
+   * submissions from one sender to one conversation commit in order (batched,
+   * see AppendBatcher). Rejects for a bad request; `committed` resolves once
+   * the message is durable (or rejects).
+   */
+  async submit(user: UserRef, input: SendInput): Promise<{ committed: Promise<MessageRecord> }> {
+    const { message, channels } = await this.route(user, input);
+    const committed = this.commit(message, channels);
+    this.inflight.add(committed);
+    void committed.catch(() => undefined).finally(() => this.inflight.delete(committed));
+    return { committed };
   }
 
   /** Resolves once the sends under way have finished (the drain waits for them). */
@@ -83,7 +98,7 @@ export class ChatService {
     await Promise.allSettled([...this.inflight]);
   }
 
-  private async sendNow(user: UserRef, input: SendInput): Promise<MessageRecord> {
+  private async route(user: UserRef, input: SendInput): Promise<{ message: NewMessage; channels: string[] }> {
     const clientMsgId = checkClientMsgId(input.clientMsgId);
     const body = checkBody(input.body);
     const to = input.to ?? {};
@@ -91,31 +106,35 @@ export class ChatService {
       throw new AppError("resource_exhausted", "rate limit: too many messages, slow down");
     }
     const base = { senderId: user.id, sender: user.username, body, clientMsgId };
-    let message: NewMessage;
-    let channels: string[];
     if (to.username) {
       const recipient = await this.findUser(to.username);
       const conversationId = await this.deps.messages.ensureDirect(user.id, recipient.id);
-      message = { ...base, conversationId, toKind: "direct", toName: recipient.username };
-      channels = [...new Set([user.id, recipient.id])].map(userChannel);
-    } else if (to.group) {
+      return {
+        message: { ...base, conversationId, toKind: "direct", toName: recipient.username },
+        channels: [...new Set([user.id, recipient.id])].map(userChannel),
+      };
+    }
+    if (to.group) {
       const conversationId = groupConversationId(checkName(to.group, "group name"));
       // The name as created, not as this sender typed it; undefined when there is no such group.
       const name = await this.deps.groups.nameOf(conversationId);
       if (name === undefined) throw new AppError("not_found", `no group named "${to.group}"`);
-      message = { ...base, conversationId, toKind: "group", toName: name };
-      channels = [conversationChannel(conversationId)];
-    } else if (to.broadcast === true) {
-      message = { ...base, conversationId: BROADCAST_ID, toKind: "broadcast", toName: "" };
-      channels = [conversationChannel(BROADCAST_ID)];
-    } else {
-      throw new AppError("invalid_argument", "to must name a username, a group, or broadcast");
+      return { message: { ...base, conversationId, toKind: "group", toName: name }, channels: [conversationChannel(conversationId)] };
     }
+    if (to.broadcast === true) {
+      return {
+        message: { ...base, conversationId: BROADCAST_ID, toKind: "broadcast", toName: "" },
+        channels: [conversationChannel(BROADCAST_ID)],
+      };
+    }
+    throw new AppError("invalid_argument", "to must name a username, a group, or broadcast");
+  }
 
-    const stored = await this.deps.messages.append(message, message.toKind === "group" ? message.conversationId : undefined);
+  private async commit(message: NewMessage, channels: string[]): Promise<MessageRecord> {
+    const stored = await this.appender.append(message, message.toKind === "group" ? message.conversationId : undefined);
     if (stored === undefined) throw new AppError("permission_denied", `not a member of group "${message.toName}"`);
     if (stored.duplicate) {
-      this.log.debug({ userId: user.id, clientMsgId }, "duplicate send answered with the original");
+      this.log.debug({ userId: message.senderId, clientMsgId: message.clientMsgId }, "duplicate send answered with the original");
     } else {
       this.publish(channels, { type: "message", message: stored.record });
     }

@@ -73,6 +73,25 @@ const appendStatement = (condition: string) => `
   SELECT $1::text, c.last_seq, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::text FROM c
   RETURNING id, seq, sent_at`;
 const APPEND = appendStatement("");
+
+/**
+ * N messages of one sender in one statement, seqs last_seq-N+1 … last_seq in array order.
+ * $1 conversation, $2 N, $3 sender id, $4 sender name, $5 to_kind, $6 to_name, $7 bodies, $8 client_msg_ids.
+ */
+const appendManyStatement = (condition: string) => `
+  WITH c AS (
+    UPDATE conversations SET last_seq = last_seq + $2::int, last_message_at = now()
+    WHERE id = $1 ${condition}
+    RETURNING last_seq
+  )
+  INSERT INTO messages (conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id)
+  SELECT $1::text, c.last_seq - $2::int + v.ord, $3::bigint, $4::text, $5::text, $6::text, v.body, v.client_msg_id
+  FROM c, unnest($7::text[], $8::text[]) WITH ORDINALITY AS v(body, client_msg_id, ord)
+  RETURNING id, seq, sent_at, client_msg_id`;
+const APPEND_MANY = appendManyStatement("");
+const APPEND_MANY_TO_GROUP = appendManyStatement(`AND EXISTS (
+    SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
+    WHERE g.conversation_id = $1 AND gm.user_id = $3::bigint)`);
 const APPEND_TO_GROUP = appendStatement(`AND EXISTS (
     SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
     WHERE g.conversation_id = $1 AND gm.user_id = $2::bigint)`);
@@ -150,6 +169,40 @@ export class MessageStore {
       if (original === undefined) throw err;
       return { record: original, duplicate: true };
     }
+  }
+
+  /**
+   * Appends several messages of one sender to one conversation in one
+   * statement (a group commit): the conversation's seq moves by their number
+   * and they take consecutive seqs in the order given. All or nothing: a
+   * `client_msg_id` used before makes the statement fail with a unique
+   * violation, and the caller falls back to `append` one by one. Returns
+   * undefined when the conversation is missing or the sender is not a member.
+   */
+  async appendMany(messages: NewMessage[], memberOfGroup?: string): Promise<MessageRecord[] | undefined> {
+    const [first] = messages;
+    const rows = await this.prepared<{ id: string | number; seq: string | number; sent_at: string | Date; client_msg_id: string }>(
+      memberOfGroup !== undefined ? "parley_append_many_group" : "parley_append_many",
+      memberOfGroup !== undefined ? APPEND_MANY_TO_GROUP : APPEND_MANY,
+      [
+        first.conversationId,
+        messages.length,
+        first.senderId,
+        first.sender,
+        first.toKind,
+        first.toName,
+        messages.map((m) => m.body),
+        messages.map((m) => m.clientMsgId),
+      ],
+    );
+    if (rows.length === 0) return undefined;
+    const bySeq = [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
+    return messages.map((message, i) => ({
+      ...message,
+      id: Number(bySeq[i].id),
+      seq: Number(bySeq[i].seq),
+      sentAt: new Date(bySeq[i].sent_at),
+    }));
   }
 
   async findByClientMsgId(senderId: number, clientMsgId: string): Promise<MessageRecord | undefined> {

@@ -1,0 +1,79 @@
+import { pgCode } from "../db/client.js";
+import type { MessageRecord, MessageStore, NewMessage } from "./message-store.js";
+
+export type AppendResult = { record: MessageRecord; duplicate: boolean } | undefined;
+
+interface Pending {
+  message: NewMessage;
+  resolve(result: AppendResult): void;
+  reject(err: unknown): void;
+}
+
+const UNIQUE_VIOLATION = "23505";
+/** The most messages one statement takes. */
+const MAX_BATCH = 100;
+
+/**
+ * Group commit for sends. Appends of one sender to one conversation queue up
+ * while the previous statement is in flight, and the next statement takes
+ * them all: a busy stream costs one round-trip per batch, not per message,
+ * and its messages keep the order they were submitted in. An idle sender
+ * still commits at once (a batch of one).
+ */
+export class AppendBatcher {
+  private readonly queues = new Map<string, Pending[]>();
+
+  constructor(private readonly store: MessageStore) {}
+
+  /** Resolves once the message is committed, as `MessageStore.append` does. */
+  append(message: NewMessage, memberOfGroup: string | undefined): Promise<AppendResult> {
+    const key = `${message.senderId}|${message.conversationId}`;
+    return new Promise((resolve, reject) => {
+      const queue = this.queues.get(key);
+      if (queue !== undefined) {
+        queue.push({ message, resolve, reject });
+        return;
+      }
+      this.queues.set(key, [{ message, resolve, reject }]);
+      void this.drain(key, memberOfGroup);
+    });
+  }
+
+  private async drain(key: string, memberOfGroup: string | undefined): Promise<void> {
+    for (;;) {
+      const queue = this.queues.get(key) as Pending[];
+      const batch = queue.splice(0, MAX_BATCH);
+      if (batch.length === 0) {
+        this.queues.delete(key);
+        return;
+      }
+      await this.commit(batch, memberOfGroup);
+    }
+  }
+
+  private async commit(batch: Pending[], memberOfGroup: string | undefined): Promise<void> {
+    if (batch.length > 1) {
+      try {
+        const records = await this.store.appendMany(
+          batch.map((p) => p.message),
+          memberOfGroup,
+        );
+        batch.forEach((p, i) => p.resolve(records && { record: records[i], duplicate: false }));
+        return;
+      } catch (err) {
+        // A retried client_msg_id in the batch: settle each on its own, in order, below.
+        if (pgCode(err) !== UNIQUE_VIOLATION) {
+          for (const p of batch) p.reject(err);
+          return;
+        }
+      }
+    }
+    for (const p of batch) {
+      try {
+        p.resolve(await this.store.append(p.message, memberOfGroup));
+      } catch (err) {
+        p.reject(err);
+      }
+    }
+  }
+}
