@@ -27,7 +27,7 @@ export async function openSharedState(config: Config, log: Logger): Promise<Shar
     return { bus: new MemoryBus(), presence: new MemoryPresence(), sessionCache: new MemorySessionCache(), close: async () => {} };
   }
   const redisLog = log.child({ component: "redis" });
-  const commands = createRedis(config.redisUrl, "commands", redisLog);
+  const commands = createRedis(config.redisUrl, "commands", redisLog, { autoPipelining: true });
   // Streams end when the bus subscription drops, and new streams subscribe afresh, so nothing is resubscribed.
   const busSubscriber = createRedis(config.redisUrl, "bus", redisLog, { autoResubscribe: false });
   const revocations = createRedis(config.redisUrl, "revocations", redisLog);

@@ -8,7 +8,7 @@ import type { Logger } from "./logger.js";
  * when Redis is down, so a publish may fail but must never hang. It
  * reconnects by itself, with capped backoff.
  */
-export function createRedis(url: string, name: string, log: Logger, options: { autoResubscribe?: boolean } = {}): Redis {
+export function createRedis(url: string, name: string, log: Logger, options: { autoResubscribe?: boolean; autoPipelining?: boolean } = {}): Redis {
   const redis = new Redis(url, {
     autoResubscribe: options.autoResubscribe ?? true,
     connectionName: `parley-${name}`,
@@ -19,6 +19,8 @@ export function createRedis(url: string, name: string, log: Logger, options: { a
     commandTimeout: 2_000,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1_000),
     lazyConnect: true,
+    // Commands issued in the same tick (the PUBLISHes of a burst of sends) go out in one write.
+    enableAutoPipelining: options.autoPipelining ?? false,
   });
   let up = false;
   redis.on("ready", () => {
