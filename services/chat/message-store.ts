@@ -17,15 +17,8 @@ export interface MessageRecord {
   sentAt: Date;
 }
 
-export interface NewMessage {
-  conversationId: string;
-  senderId: number;
-  sender: string;
-  toKind: ConversationKindName;
-  toName: string;
-  body: string;
-  clientMsgId: string;
-}
+/** A message before it is stored: Postgres gives it its id, seq and time. */
+export type NewMessage = Omit<MessageRecord, "id" | "seq" | "sentAt">;
 
 export interface UserRef {
   id: number;
