@@ -23,10 +23,6 @@ export class Streams {
 
   constructor(private readonly options: StreamsOptions) {}
 
-  get isDraining(): boolean {
-    return this.draining;
-  }
-
   async open(session: Session, sink: FrameSink, cursors: Map<string, number>): Promise<ChatStream> {
     const { chat, hub, podName, queueLimit, log } = this.options;
     const user = { id: session.userId, username: session.username };
