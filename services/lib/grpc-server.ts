@@ -1,18 +1,16 @@
-import { fileURLToPath } from "node:url";
 import {
   Server,
   ServerCredentials,
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
+import type { PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
-import { withProtocMapEntries } from "./descriptors.js";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { HealthImplementation } from "grpc-health-check";
+import { fileDescriptorSetBase64 } from "../../gen/descriptor-set.js";
 import type { Logger } from "./logger.js";
 
-const PROTO_ROOT = fileURLToPath(new URL("../../proto", import.meta.url));
-const PROTO_FILES = ["parley/auth/v1/auth.proto", "parley/chat/v1/chat.proto", "externalscaler/externalscaler.proto"];
 const HEALTH_SERVICE = "grpc.health.v1.Health";
 
 /** One gRPC service this process hosts, under its full protobuf name. */
@@ -57,12 +55,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const names = options.services.map((s) => s.fullName);
   const health = new HealthImplementation(Object.fromEntries(["", ...names].map((n) => [n, "SERVING" as const])));
   health.addToServer(server);
-  // keepCase: reflection must describe fields as the .proto names them (client_msg_id), as grpcurl expects.
-  const protos = loadSync(PROTO_FILES, { keepCase: true, includeDirs: [PROTO_ROOT, dirOf(healthProtoPath)] });
-  const healthProto = loadSync("health.proto", { keepCase: true, includeDirs: [dirOf(healthProtoPath)] });
-  new ReflectionService(withProtocMapEntries({ ...protos, ...healthProto }), { services: [...names, HEALTH_SERVICE] }).addToServer(
-    server,
-  );
+  new ReflectionService(reflectedFiles(), { services: [...names, HEALTH_SERVICE] }).addToServer(server);
   for (const service of options.services) server.addService(service.definition, service.implementation);
 
   const port = await new Promise<number>((resolve, reject) =>
@@ -93,6 +86,25 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   };
 }
 
-function dirOf(file: string): string {
-  return file.slice(0, file.lastIndexOf("/"));
+/**
+ * The FileDescriptorProtos that buf compiled from proto/ (and grpc.health.v1),
+ * as gen/descriptor-set.ts holds them, shaped as the package definition that
+ * @grpc/reflection reads. It reads only `fileDescriptorProtos` and indexes the
+ * files by their own names and symbols, so it serves buf's file names and
+ * dependency lists. It re-encodes each file with protobufjs, which gives back
+ * buf's bytes exactly; test/reflection.test.ts fails if that ever changes.
+ * (proto-loader's own definitions would not do: protobufjs regroups files by
+ * package, invents their names and drops their imports.)
+ */
+function reflectedFiles(): PackageDefinition {
+  const set = new BinaryReader(Buffer.from(fileDescriptorSetBase64, "base64"));
+  const files: Buffer[] = [];
+  while (set.pos < set.len) {
+    const [field, wireType] = set.tag();
+    // FileDescriptorSet is `repeated FileDescriptorProto file = 1`.
+    if (field === 1 && wireType === WireType.LengthDelimited) files.push(Buffer.from(set.bytes()));
+    else set.skip(wireType, field);
+  }
+  // One entry carries every file; @grpc/reflection ignores the entry's format and type.
+  return { "buf build": { format: "Protocol Buffer 3 EnumDescriptorProto", type: {}, fileDescriptorProtos: files } };
 }
