@@ -2,6 +2,7 @@
 // services it names, and drains on SIGTERM or SIGINT.
 import { startParley } from "./app.js";
 import { ConfigError, loadConfig } from "./lib/config.js";
+import { FolderLockedError } from "./lib/dir-lock.js";
 import { createLogger } from "./lib/logger.js";
 
 let config;
@@ -15,6 +16,8 @@ try {
 const log = createLogger(config.logLevel, config.podName);
 const parley = await startParley(config, log).catch((err: unknown) => {
   log.fatal({ err }, "could not start");
+  // A person starting a second server on the same folder reads this, not the JSON log.
+  if (err instanceof FolderLockedError) process.stderr.write(`parley: ${err.message}\n`);
   process.exit(1);
 });
 

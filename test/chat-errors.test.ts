@@ -309,6 +309,9 @@ test("INVALID_ARGUMENT: bodies, names, client_msg_id and targets, on unary calls
     sendCase("short username", { username: "ab" }, status.INVALID_ARGUMENT),
     sendCase("long group name", { group: "g".repeat(33) }, status.INVALID_ARGUMENT),
     sendCase("bad group name", { group: "a/b" }, status.INVALID_ARGUMENT),
+    sendCase("U+0000 in the body", to, status.INVALID_ARGUMENT, "a\u0000b"),
+    sendCase("U+0000 in the username", { username: `${peer.username}\u0000` }, status.INVALID_ARGUMENT),
+    sendCase("65 emoji as client_msg_id (130 UTF-16 units)", to, status.INVALID_ARGUMENT, "hello", "😀".repeat(65)),
   ]);
   for (const name of ["ab", "x".repeat(33), "has space", "émile", "semi;colon", ""]) {
     await refused(t, user.api.createGroup(name), status.INVALID_ARGUMENT, `CreateGroup "${name}"`);
@@ -319,6 +322,9 @@ test("INVALID_ARGUMENT: bodies, names, client_msg_id and targets, on unary calls
   await refused(t, user.api.getHistory("broadcast", -1), status.INVALID_ARGUMENT, "GetHistory before_seq -1");
   await refused(t, user.api.getHistory("broadcast", 0, -5), status.INVALID_ARGUMENT, "GetHistory limit -5");
   await refused(t, user.api.markRead("broadcast", -1), status.INVALID_ARGUMENT, "MarkRead seq -1");
+  await refused(t, user.api.getHistory("x\u0000"), status.INVALID_ARGUMENT, "GetHistory of a conversation_id with U+0000");
+  await refused(t, user.api.markRead("x\u0000", 1), status.INVALID_ARGUMENT, "MarkRead of a conversation_id with U+0000");
+  await refused(t, user.api.listGroups("\u0000"), status.INVALID_ARGUMENT, "ListGroups with U+0000");
   const conversations = await peer.api.listConversations();
   t.deepEqual(conversations.filter((c) => c.kind !== ConversationKind.CONVERSATION_KIND_BROADCAST), [], "a refused DM made a conversation");
 });
@@ -338,8 +344,11 @@ test("INVALID_ARGUMENT stops exactly at the limits: 4096 bytes and 64-character 
     stream.write({ send: request });
     t.is((await stream.answer(request.clientMsgId)).sent?.message?.body, body);
   }
+  // client_msg_id counts characters (code points): 64 emoji are 128 UTF-16 units.
+  const emojiId = "😀".repeat(64);
+  t.is((await sendRaw(user.api, { clientMsgId: emojiId, to: { username: peer.username }, body: "emoji id" })).message?.clientMsgId, emojiId);
   const history = await peer.api.getHistory(stream.frames.find((f) => f.sent)?.sent?.message?.conversationId ?? "");
-  t.deepEqual(history.messages.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8]);
+  t.deepEqual(history.messages.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });
 
 test("ALREADY_EXISTS: CreateGroup with a taken name, ignoring case", async (t) => {

@@ -3,6 +3,7 @@ import { pgCode, type Db } from "../db/client.js";
 import { users } from "../db/schema.js";
 import { AppError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
+import { hasNul, quote } from "../lib/text.js";
 import { checkName, checkPassword } from "../lib/validation.js";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "./passwords.js";
 import type { SessionStore } from "./sessions.js";
@@ -55,7 +56,8 @@ export class AuthService {
   }
 
   async logIn(username: unknown, password: unknown): Promise<Grant> {
-    const name = typeof username === "string" ? username : "";
+    // The transport refuses U+0000 already; a name Postgres could not compare is simply no user.
+    const name = typeof username === "string" && !hasNul(username) ? username : "";
     const [row] = await this.db
       .select({ id: users.id, username: users.username, passwordHash: users.passwordHash })
       .from(users)
@@ -63,7 +65,7 @@ export class AuthService {
     // Always pay for one scrypt, so that timing does not tell which usernames exist.
     const ok = await verifyPassword(typeof password === "string" ? password : "", row?.passwordHash ?? DUMMY_HASH);
     if (row === undefined || !ok) {
-      this.log.info({ username: name }, "log-in refused");
+      this.log.info({ username: quote(name) }, "log-in refused");
       throw new AppError("unauthenticated", "wrong username or password");
     }
     const user = { id: row.id, username: row.username };

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import { pgCode, queryRows, type Db } from "../db/client.js";
 import { conversations, groupMembers, groups } from "../db/schema.js";
 import { AppError } from "../lib/errors.js";
+import { quote } from "../lib/text.js";
 import { groupConversationId } from "./message-store.js";
 
 export interface GroupView {
@@ -59,7 +60,7 @@ export class GroupStore {
         await tx.insert(groupMembers).values({ groupId: group.id, userId });
       });
     } catch (err) {
-      if (pgCode(err) === UNIQUE_VIOLATION) throw new AppError("already_exists", `group "${name}" already exists`);
+      if (pgCode(err) === UNIQUE_VIOLATION) throw new AppError("already_exists", `group ${quote(name)} already exists`);
       throw err;
     }
     return this.get(name, userId);
@@ -80,7 +81,7 @@ export class GroupStore {
   /** Removes the user. NOT_FOUND for an unknown group, PERMISSION_DENIED when not a member. */
   async leave(name: string, userId: number): Promise<GroupView> {
     const view = await this.get(name, userId);
-    if (!view.isMember) throw new AppError("permission_denied", `not a member of group "${view.name}"`);
+    if (!view.isMember) throw new AppError("permission_denied", `not a member of group ${quote(view.name)}`);
     await queryRows(
       this.db,
       sql`DELETE FROM group_members gm USING groups g
@@ -92,7 +93,7 @@ export class GroupStore {
   /** One group as `userId` sees it. NOT_FOUND when there is none by that name. */
   async get(name: string, userId: number): Promise<GroupView> {
     const [row] = await this.select(userId, sql`lower(g.name) = lower(${name})`);
-    if (row === undefined) throw new AppError("not_found", `no group named "${name}"`);
+    if (row === undefined) throw new AppError("not_found", `no group named ${quote(name)}`);
     return row;
   }
 

@@ -8,6 +8,7 @@ import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
+import { lockFolder } from "../lib/dir-lock.js";
 import type { Logger } from "../lib/logger.js";
 import * as schema from "./schema.js";
 
@@ -37,19 +38,27 @@ export interface DatabaseOptions {
   log: Logger;
   /** Connections in the pg pool. Default 10. */
   poolSize?: number;
+  /**
+   * Postgres cancels a statement after this (`statement_timeout`), so its
+   * outcome is known: rolled back. The client stops waiting 2 s later
+   * (`query_timeout`, for a connection that went silent), and that outcome is
+   * unknown. Both answer UNAVAILABLE (lib/errors.ts). Default 5000 ms.
+   */
+  statementTimeoutMs?: number;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl === undefined ? openPglite(options.dataDir, options.log) : openPg(options);
 }
 
-function openPg({ databaseUrl, log, poolSize }: DatabaseOptions): Database {
+function openPg({ databaseUrl, log, poolSize, statementTimeoutMs = 5_000 }: DatabaseOptions): Database {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: poolSize ?? 10,
     // Fail fast while Postgres is down, so that sends answer UNAVAILABLE instead of hanging.
     connectionTimeoutMillis: 3000,
-    query_timeout: 10_000,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs + 2_000,
     idleTimeoutMillis: 30_000,
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
@@ -62,11 +71,14 @@ function openPg({ databaseUrl, log, poolSize }: DatabaseOptions): Database {
     async migrate() {
       const client = await pool.connect();
       try {
+        // Waiting for another pod's migrations may take longer than a statement may.
+        await client.query("SET statement_timeout = 0");
         await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
         await migratePg(drizzlePg(client, { schema }), { migrationsFolder: MIGRATIONS });
         await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
       } finally {
-        client.release();
+        // Destroyed rather than returned: its settings differ from the pool's.
+        client.release(true);
       }
       log.info("database migrations applied");
     },
@@ -74,9 +86,17 @@ function openPg({ databaseUrl, log, poolSize }: DatabaseOptions): Database {
   };
 }
 
+/** PGlite in `dataDir`, which this process then owns: a second process is refused (FolderLockedError) before it touches the folder. */
 async function openPglite(dataDir: string, log: Logger): Promise<Database> {
   mkdirSync(dataDir, { recursive: true });
-  const client = await PGlite.create(dataDir);
+  const lock = lockFolder(dataDir);
+  let client: PGlite;
+  try {
+    client = await PGlite.create(dataDir);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   log.info({ dataDir }, "using embedded PGlite");
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   return {
@@ -84,11 +104,17 @@ async function openPglite(dataDir: string, log: Logger): Promise<Database> {
     kind: "pglite",
     prepared: async <T>(_name: string, text: string, values: unknown[]) => (await client.query<T>(text, values)).rows,
     async migrate() {
-      // One process owns a PGlite folder, so no lock is needed.
+      // One process owns a PGlite folder (the folder lock), so no advisory lock is needed.
       await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder: MIGRATIONS });
       log.info("database migrations applied");
     },
-    close: () => client.close(),
+    async close() {
+      try {
+        await client.close();
+      } finally {
+        lock.release();
+      }
+    },
   };
 }
 

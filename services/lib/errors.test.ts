@@ -1,7 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import test from "ava";
 import { pino } from "pino";
-import { AppError, toServiceError, toStatus, type ErrorKind } from "./errors.js";
+import { AppError, MAX_DETAILS_CHARS, toServiceError, toStatus, type ErrorKind } from "./errors.js";
+import { codePoints, quote, QUOTE_CHARS } from "./text.js";
 
 const log = pino({ level: "silent" });
 
@@ -63,4 +64,51 @@ test("toServiceError carries the same code and details", (t) => {
   t.is(err.code, status.NOT_FOUND);
   t.is(err.details, "no such group");
   t.is(err.message, "no such group");
+});
+
+test("every status message is at most 256 characters (code points), whatever the AppError held", (t) => {
+  for (const message of ["x".repeat(2000), "é".repeat(15_000), "😀".repeat(300), `no conversation ${"\u0000".repeat(500)}`]) {
+    const { details } = toStatus(new AppError("not_found", message), log);
+    t.true([...details].length <= MAX_DETAILS_CHARS, `${[...details].length} characters`);
+    t.true(details.endsWith("…"));
+    t.is(toServiceError(new AppError("not_found", message), log).details, details);
+  }
+  const short = "no such group";
+  t.is(toStatus(new AppError("not_found", short), log).details, short);
+});
+
+test("a status message never splits a surrogate pair, nor carries a lone one", (t) => {
+  const { details } = toStatus(new AppError("invalid_argument", `${"a".repeat(254)}😀😀😀`), log);
+  t.is(details, `${"a".repeat(254)}😀…`);
+  t.is(toStatus(new AppError("invalid_argument", "bad \ud800 text"), log).details, "bad \ufffd text");
+});
+
+for (const code of ["22021", "22P05", "22003", "22001"]) {
+  test(`a Postgres data exception ${code} (the store cannot keep a value) becomes INVALID_ARGUMENT, generic, logged below error`, (t) => {
+    const lines: { level: number }[] = [];
+    const sink = pino({ level: "trace" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    // As drizzle wraps it: the driver's error is the cause.
+    const err = Object.assign(new Error("Failed query: insert ... params: secret\u0000body"), {
+      cause: Object.assign(new Error("invalid byte sequence for encoding \"UTF8\": 0x00"), { code }),
+    });
+    const result = toStatus(err, sink);
+    t.is(result.code, status.INVALID_ARGUMENT);
+    t.false(result.details.includes("secret"));
+    t.true(lines.length > 0 && lines.every((l) => l.level < 50));
+  });
+}
+
+test("quote shows a short, escaped prefix of client input", (t) => {
+  t.is(quote("devs"), '"devs"');
+  t.is(quote("x".repeat(2000)), `"${"x".repeat(QUOTE_CHARS - 1)}…"`);
+  t.is(quote("a\u0000b"), '"a\\u0000b"');
+  t.is(quote("\ud800"), '"\ufffd"');
+  t.is(quote(undefined), "(undefined)");
+  t.true(quote("é".repeat(15_000)).length <= QUOTE_CHARS + 2);
+});
+
+test("codePoints counts characters, not UTF-16 units", (t) => {
+  t.is(codePoints("😀".repeat(64)), 64);
+  t.is(codePoints("a\ud800b"), 3);
+  t.is(codePoints("\u202Eabc"), 4);
 });

@@ -1,5 +1,6 @@
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import type { Logger } from "./logger.js";
+import { truncate } from "./text.js";
 
 /** What went wrong, in domain terms; `toStatus` is the one place that turns it into gRPC. */
 export type ErrorKind =
@@ -12,7 +13,11 @@ export type ErrorKind =
   | "failed_precondition"
   | "unavailable";
 
-/** A failure the client caused or may retry; its message is safe to send. */
+/**
+ * A failure the client caused or may retry; its message is safe to send. A
+ * message that mentions client input shows it with `quote` (lib/text.ts), and
+ * `toStatus` caps every message at `MAX_DETAILS_CHARS` whatever it holds.
+ */
 export class AppError extends Error {
   constructor(
     readonly kind: ErrorKind,
@@ -46,6 +51,10 @@ const UNAVAILABLE_CODES = new Set([
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
   "53300", // too_many_connections
+  "57014", // query_canceled: statement_timeout, so the statement was rolled back
+  "55P03", // lock_not_available
+  "40001", // serialization_failure
+  "40P01", // deadlock_detected
 ]);
 
 /** Whether `err` (or an error it wraps, as drizzle's query errors do) means a dependency is down. */
@@ -55,7 +64,7 @@ export function isUnavailable(err: unknown): boolean {
     const code = e.code;
     if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
     const message = typeof e.message === "string" ? e.message : "";
-    if (/Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Connection is closed/i.test(message)) {
+    if (/Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Connection is closed|Query read timeout/i.test(message)) {
       return true;
     }
     // ioredis, which fails fast while Redis is unreachable (no offline queue, no retries).
@@ -66,19 +75,38 @@ export function isUnavailable(err: unknown): boolean {
   return false;
 }
 
+/** Postgres SQLSTATE class 22, data exception: a value the store cannot take (22021 a NUL byte, 22P05, 22003...). */
+function isDataException(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === "string" && /^22[0-9A-Z]{3}$/.test(e.code)) return true;
+  }
+  return false;
+}
+
+/** A status message is at most this many characters (code points), so no input can make the trailers large. */
+export const MAX_DETAILS_CHARS = 256;
+
 export interface StatusObject {
   code: status;
   details: string;
 }
 
 /**
- * Maps any thrown value to a gRPC status. Unknown errors become INTERNAL with a
- * generic message and are logged with their cause, which never reaches the client.
+ * Maps any thrown value to a gRPC status whose `details` is at most
+ * `MAX_DETAILS_CHARS` code points. Unknown errors become INTERNAL with a
+ * generic message and are logged with their cause, which never reaches the
+ * client. A Postgres data exception (SQLSTATE class 22) is a value the client
+ * sent that the store cannot keep: INVALID_ARGUMENT, logged at warn.
  */
 export function toStatus(err: unknown, log: Logger): StatusObject {
   if (err instanceof AppError) {
-    log.info({ kind: err.kind, reason: err.message }, "request rejected");
-    return { code: CODES[err.kind], details: err.message };
+    const details = truncate(err.message, MAX_DETAILS_CHARS);
+    log.info({ kind: err.kind, reason: details }, "request rejected");
+    return { code: CODES[err.kind], details };
+  }
+  if (isDataException(err)) {
+    log.warn({ err }, "request refused by the store: a value it cannot keep");
+    return { code: status.INVALID_ARGUMENT, details: "a value in the request cannot be stored" };
   }
   if (isUnavailable(err)) {
     log.warn({ err }, "dependency unavailable");

@@ -5,8 +5,9 @@ import type {
   ScaledObjectRef,
 } from "../../gen/externalscaler/externalscaler.js";
 import { AppError, toServiceError } from "../lib/errors.js";
-import { unary } from "../lib/grpc-calls.js";
+import { isMalformed, malformedError, unary } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";
+import { quote } from "../lib/text.js";
 import type { OnlineUsers } from "./online-users.js";
 
 export const METRIC_NAME = "online_users";
@@ -19,7 +20,7 @@ export function usersPerReplica(ref: ScaledObjectRef | undefined): number {
   if (raw === undefined || raw === "") return DEFAULT_USERS_PER_REPLICA;
   const value = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < 1) {
-    throw new AppError("invalid_argument", `scalerMetadata.usersPerReplica must be a positive integer, got "${raw}"`);
+    throw new AppError("invalid_argument", `scalerMetadata.usersPerReplica must be a positive integer, got ${quote(raw)}`);
   }
   return value;
 }
@@ -27,7 +28,7 @@ export function usersPerReplica(ref: ScaledObjectRef | undefined): number {
 /** KEDA may prefix the metric name (e.g. "s0-online_users"); anything else is not ours. */
 function checkMetricName(name: string): void {
   if (name !== "" && name !== METRIC_NAME && !name.endsWith(`-${METRIC_NAME}`)) {
-    throw new AppError("invalid_argument", `unknown metric "${name}"; this scaler serves "${METRIC_NAME}"`);
+    throw new AppError("invalid_argument", `unknown metric ${quote(name)}; this scaler serves "${METRIC_NAME}"`);
   }
 }
 
@@ -62,6 +63,8 @@ export function createScalerHandler(online: OnlineUsers, log: Logger): ScalerHan
 
     streamIsActive: (call: ServerWritableStream<ScaledObjectRef, IsActiveResponse>) => {
       try {
+        const request = call.request as unknown;
+        if (isMalformed(request)) throw malformedError(request);
         usersPerReplica(call.request);
       } catch (err) {
         call.emit("error", toServiceError(err, handlerLog));

@@ -2,7 +2,7 @@
 // child processes (for several pods, restarts and signals).
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { startParley, type Parley } from "../../services/app.js";
 import { loadConfig } from "../../services/lib/config.js";
 
@@ -15,10 +15,14 @@ export interface InProcessServer extends Parley {
   address: string;
 }
 
-/** Starts Parley in this process on a free port. */
-export async function startServer(env: Env): Promise<InProcessServer> {
+/**
+ * Starts Parley in this process on a free port. It logs nowhere (or at
+ * TEST_LOG_LEVEL) unless `options.log` is given: a test that asserts on the
+ * log passes a pino logger writing to a sink of its own.
+ */
+export async function startServer(env: Env, options: { log?: Logger } = {}): Promise<InProcessServer> {
   const config = loadConfig({ POD_NAME: "test-pod", ...env, GRPC_PORT: "0" });
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const parley = await startParley(config, log);
   return { ...parley, address: `127.0.0.1:${parley.port}` };
 }
