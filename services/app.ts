@@ -17,19 +17,27 @@ export interface Parley {
 
 /** Starts the services that `config.services` names, on one gRPC port. */
 export async function startParley(config: Config, log: Logger): Promise<Parley> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    log,
+    statementTimeoutMs: config.databaseStatementTimeoutSeconds * 1000,
+  });
   await database.migrate();
-  const { bus, presence, sessionCache, close: closeShared } = await openSharedState(config, log);
+  const { bus, presence, sessionCache, rateLimiter, close: closeShared } = await openSharedState(config, log);
   const sessions = new SessionStore(database.db, sessionCache, config.sessionTtlSeconds, log);
 
   const hosted: HostedService[] = [];
   if (config.services.includes("auth")) hosted.push(createAuthService(database.db, sessions, log));
   const chat = config.services.includes("chat")
-    ? createChat({ config, db: database.db, prepared: database.prepared, bus, presence, sessions, log })
+    ? createChat({ config, db: database.db, prepared: database.prepared, bus, presence, sessions, rateLimiter, log })
     : undefined;
+  /** Aborted when the drain starts: stops the background loops. */
+  const running = new AbortController();
   if (chat) {
     hosted.push(chat.service);
     sessionCache.onRevoked((sessionId) => chat.endSession(sessionId));
+    chat.reconcile(running.signal);
   }
 
   const scaler = config.services.includes("scaler") ? createScaler(presence, log) : undefined;
@@ -49,6 +57,7 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
     {
       name: "drain streams",
       run: () => {
+        running.abort();
         scaler?.endStreams();
         log.info({ streams: chat?.drain("pod shutting down") ?? 0 }, "streams drained");
       },

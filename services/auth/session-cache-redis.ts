@@ -3,8 +3,13 @@ import { revocationChannel, sessionKey } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import type { CachedSession, SessionCache } from "./session-cache.js";
 
-/** A cached session is trusted this long at most; revocation deletes it sooner. */
-const MAX_TTL_MS = 15 * 60_000;
+/**
+ * A cached session is trusted this long at most. A revocation replaces it at
+ * once with a tombstone; this bound is for a tombstone that could not be
+ * written (Redis down or frozen at LogOut): design.md, "Authentication", gives
+ * a revoked token at most 10 s on every pod whatever Redis does.
+ */
+const MAX_TTL_MS = 5_000;
 const REVOKED = "revoked";
 
 /**
@@ -54,6 +59,8 @@ export class RedisSessionCache implements SessionCache {
   }
 
   async revoke(tokenHash: string, sessionId: number, expiresAt: number): Promise<void> {
+    // This pod's streams end at once, whatever Redis does; other pods hear it through the channel.
+    for (const listener of this.listeners) listener(sessionId);
     const ttl = Math.max(1000, expiresAt - Date.now());
     await this.redis.set(sessionKey(tokenHash), REVOKED, "PX", ttl);
     await this.redis.publish(revocationChannel, String(sessionId));

@@ -1,5 +1,5 @@
 import { and, eq, gt, isNull, sql } from "drizzle-orm";
-import type { Db } from "../db/client.js";
+import { queryRows, type Db } from "../db/client.js";
 import { sessions, users } from "../db/schema.js";
 import { AppError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
@@ -50,7 +50,26 @@ export class SessionStore {
     const session = await this.verify(token);
     const tokenHash = hashToken(token as string);
     await this.db.update(sessions).set({ revokedAt: sql`now()` }).where(eq(sessions.id, session.sessionId));
-    await this.cache.revoke(tokenHash, session.sessionId, session.expiresAt);
+    // Postgres now says revoked, which is what counts: a cache that cannot be told (Redis down) only delays
+    // other pods, which stop trusting their cached copy and sweep their streams against Postgres within 10 s.
+    await this.cache.revoke(tokenHash, session.sessionId, session.expiresAt).catch((err: unknown) => {
+      this.log.warn({ err, sessionId: session.sessionId }, "could not tell the session cache of a revocation");
+    });
+  }
+
+  /**
+   * Which of `sessionIds` were revoked or have expired, according to Postgres
+   * (the truth about sessions): the sweep that ends streams whose revocation
+   * was not heard through the cache (Redis down, frozen, a lost message).
+   */
+  async endedAmong(sessionIds: number[]): Promise<number[]> {
+    if (sessionIds.length === 0) return [];
+    const ids = `{${sessionIds.map((id) => Math.trunc(id)).join(",")}}`;
+    const rows = await queryRows<{ id: string | number }>(
+      this.db,
+      sql`SELECT id FROM sessions WHERE id = ANY(${ids}::bigint[]) AND (revoked_at IS NOT NULL OR expires_at <= now())`,
+    );
+    return rows.map((r) => Number(r.id));
   }
 
   private async load(tokenHash: string): Promise<Session> {

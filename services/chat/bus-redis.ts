@@ -8,12 +8,19 @@ import type { Bus, BusEvent, BusHandler } from "./bus.js";
  * JSON, decoded once per pod: the hub then encodes one protobuf frame for all
  * of its streams. When the subscriber connection drops, events published
  * meanwhile are lost, so `onGap` tells the hub to end its streams, which
- * resume from their cursors once Redis is back.
+ * resume from their cursors once Redis is back. A frozen Redis (a paused
+ * process, a network black hole) drops nothing and closes nothing, so the
+ * subscriber is pinged every second; one that does not answer within the
+ * command timeout is reconnected, which is a gap like any other.
  */
+/** How often the subscriber connection is checked; it must answer within the command timeout (lib/redis.ts). */
+const SUBSCRIBER_PING_MS = 1_000;
+
 export class RedisBus implements Bus {
   private readonly handlers: BusHandler[] = [];
   private readonly gapHandlers: (() => void)[] = [];
   private connected: boolean;
+  private readonly health: NodeJS.Timeout;
 
   constructor(
     private readonly publisher: Redis,
@@ -28,7 +35,25 @@ export class RedisBus implements Bus {
       this.connected = false;
       for (const handler of this.gapHandlers) handler();
     });
+    this.health = setInterval(() => void this.checkSubscriber(), SUBSCRIBER_PING_MS);
+    this.health.unref();
   }
+
+  private async checkSubscriber(): Promise<void> {
+    if (this.subscriber.status !== "ready" || this.pinging) return;
+    this.pinging = true;
+    try {
+      await this.subscriber.ping();
+    } catch (err) {
+      if (this.subscriber.status !== "ready") return;
+      this.log.warn({ err }, "the bus subscriber does not answer; reconnecting it");
+      this.subscriber.disconnect(true);
+    } finally {
+      this.pinging = false;
+    }
+  }
+
+  private pinging = false;
 
   async publish(channel: string, event: BusEvent): Promise<void> {
     await this.publisher.publish(channel, JSON.stringify(event));
@@ -51,6 +76,7 @@ export class RedisBus implements Bus {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.health);
     this.connected = false;
     this.subscriber.disconnect();
   }

@@ -5,14 +5,20 @@ import { messageFrame } from "./frames.js";
 import type { MessageRecord, UserRef } from "./message-store.js";
 import { Sequencer, type Sequenced } from "./sequencer.js";
 
-/** Where a stream's encoded frames go: the transport adapts a gRPC call to this. */
+/**
+ * Where a stream's encoded frames go, and who ends it: the call's owner
+ * (stream-call.ts) implements this over a grpc-js call.
+ */
 export interface FrameSink {
   /** False when the transport's buffer is full: wait for `onDrain` before writing more. */
   write(frame: Buffer): boolean;
   onDrain(callback: () => void): void;
-  /** Ends the call: OK without `kind`, else with that error's status. Only the first end counts. */
-  end(kind?: ErrorKind, reason?: string): void;
-  /** Called once if the client goes away first (cancel, reset, disconnect). */
+  /**
+   * Ends the call: OK without `kind`, else with that error's status, after
+   * `lastFrame` (written even when the buffer is full). Only the first end counts.
+   */
+  end(kind?: ErrorKind, reason?: string, lastFrame?: Buffer): void;
+  /** Called once when the call ends, for whatever reason (this stream, the client, the owner). */
   onClose(callback: () => void): void;
 }
 
@@ -53,6 +59,9 @@ export class ChatStream {
   private drainWaiters: (() => void)[] = [];
   private endListeners: (() => void)[] = [];
   private ended = false;
+  /** Conversations being loaded from Postgres by `catchUp`. */
+  private readonly catchingUp = new Set<string>();
+  private readonly membershipChanges = new Map<string, number>();
 
   constructor(options: ChatStreamOptions) {
     this.user = options.user;
@@ -60,7 +69,7 @@ export class ChatStream {
     this.sink = options.sink;
     this.queueLimit = options.queueLimit;
     this.log = options.log.child({ streamId: this.id, userId: options.user.id, username: options.user.username });
-    this.sink.onClose(() => this.end());
+    this.sink.onClose(() => this.finish());
     this.loadMissed = async (conversationId, afterSeq, beforeSeq) =>
       (await options.loadRange(conversationId, afterSeq, beforeSeq)).map((record) => ({
         conversationId,
@@ -87,10 +96,29 @@ export class ChatStream {
    * place: anything published before that was not heard, but is in Postgres.
    */
   catchUp(conversationId: string): void {
-    this.loadMissed(conversationId, this.sequencer.position(conversationId), Number.POSITIVE_INFINITY).then(
-      (items) => items.forEach((item) => this.offerMessage(item.conversationId, item.seq, item.frame)),
-      (err: unknown) => this.cannotLoad(err),
-    );
+    if (this.ended || this.catchingUp.has(conversationId)) return;
+    this.catchingUp.add(conversationId);
+    this.loadMissed(conversationId, this.sequencer.position(conversationId), Number.POSITIVE_INFINITY)
+      .then(
+        (items) => items.forEach((item) => this.offerMessage(item.conversationId, item.seq, item.frame)),
+        (err: unknown) => this.cannotLoad(err),
+      )
+      .finally(() => this.catchingUp.delete(conversationId));
+  }
+
+  /** The highest seq this stream has delivered in the conversation (0: none). */
+  position(conversationId: string): number {
+    return this.sequencer.position(conversationId);
+  }
+
+  /** True once the replay is over and the stream is live. */
+  get isCaughtUp(): boolean {
+    return this.beforeCaughtUp === undefined;
+  }
+
+  /** When (epoch ms) the stream last followed or unfollowed the conversation; the reconciler leaves newer changes alone. */
+  membershipChangedAt(conversationId: string): number {
+    return this.membershipChanges.get(conversationId) ?? 0;
   }
 
   get isEnded(): boolean {
@@ -133,30 +161,28 @@ export class ChatStream {
 
   /** Follows a group joined while the stream is open, from `seq` on. */
   follow(conversationId: string, seq: number): void {
+    this.membershipChanges.set(conversationId, Date.now());
     this.conversations.add(conversationId);
     this.sequencer.advance(conversationId, seq);
   }
 
   unfollow(conversationId: string): void {
+    this.membershipChanges.set(conversationId, Date.now());
     this.conversations.delete(conversationId);
     this.sequencer.forget(conversationId);
   }
 
   /**
-   * Ends the stream (idempotent): OK without `kind`, else with that status.
-   * `lastFrame` (the drain) is written even when the transport is full, after
-   * what it already holds; frames still queued here are dropped, and the
-   * client resumes from its cursors.
+   * Ends the stream's call (idempotent): OK without `kind`, else with that
+   * status. `lastFrame` (the drain) is written even when the transport is
+   * full, after what it already holds; frames still queued here are dropped,
+   * and the client resumes from its cursors. The teardown runs when the
+   * call's owner reports the end through `onClose`.
    */
   end(kind?: ErrorKind, reason?: string, lastFrame?: Buffer): void {
-    if (!this.finish()) return;
-    if (lastFrame) this.sink.write(lastFrame);
-    this.sink.end(kind, reason);
-  }
-
-  /** Releases the stream without ending the call, for a caller that ends it with its own status. */
-  abandon(): void {
+    if (this.ended) return;
     this.finish();
+    this.sink.end(kind, reason, lastFrame);
   }
 
   /** Tears down once; true the first time. */

@@ -50,11 +50,33 @@ export class Hub {
     return streams.length;
   }
 
-  /** Ends the streams opened with a session that has just been revoked. */
-  endSession(sessionId: number): void {
-    for (const stream of this.streams) {
-      if (stream.sessionId === sessionId) stream.end("unauthenticated", "session revoked");
-    }
+  /** This pod's streams, for the reconciler. */
+  openStreams(): ChatStream[] {
+    return [...this.streams];
+  }
+
+  /**
+   * Starts routing a group the user joined to `stream`, from `seq` on (the
+   * end of the group at the join); once the subscription is in place, what
+   * was committed meanwhile is loaded from Postgres.
+   */
+  follow(stream: ChatStream, conversationId: string, seq: number): void {
+    if (stream.isEnded || stream.conversations.has(conversationId)) return;
+    stream.follow(conversationId, seq);
+    this.attach(conversationChannel(conversationId), stream).then(
+      () => stream.catchUp(conversationId),
+      (err: unknown) => {
+        this.log.warn({ err }, "could not follow a joined group; ending the stream so that it resumes");
+        stream.end("unavailable", "could not follow a joined group, resume from your cursors");
+      },
+    );
+  }
+
+  /** Stops routing a group the user left to `stream`. */
+  unfollow(stream: ChatStream, conversationId: string): void {
+    if (!stream.conversations.has(conversationId)) return;
+    stream.unfollow(conversationId);
+    this.detach(conversationChannel(conversationId), stream);
   }
 
   private remove(stream: ChatStream): void {
@@ -107,16 +129,8 @@ export class Hub {
       case "membership": {
         for (const stream of [...streams]) {
           if (stream.user.id !== event.userId) continue;
-          if (event.joined && !stream.conversations.has(event.conversationId)) {
-            stream.follow(event.conversationId, event.lastSeq);
-            this.attach(conversationChannel(event.conversationId), stream).then(
-              () => stream.catchUp(event.conversationId),
-              (err: unknown) => this.log.warn({ err }, "could not follow a joined group"),
-            );
-          } else if (!event.joined && stream.conversations.has(event.conversationId)) {
-            stream.unfollow(event.conversationId);
-            this.detach(conversationChannel(event.conversationId), stream);
-          }
+          if (event.joined) this.follow(stream, event.conversationId, event.lastSeq);
+          else this.unfollow(stream, event.conversationId);
         }
         return;
       }

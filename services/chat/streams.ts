@@ -1,9 +1,10 @@
 import type { Session } from "../auth/sessions.js";
 import type { Logger } from "../lib/logger.js";
 import type { ChatService } from "./chat-service.js";
-import { ChatStream, type FrameSink } from "./chat-stream.js";
+import { ChatStream } from "./chat-stream.js";
 import { encodeFrame, messageFrame } from "./frames.js";
 import type { Hub } from "./hub.js";
+import type { StreamCall } from "./stream-call.js";
 
 export interface StreamsOptions {
   chat: ChatService;
@@ -19,25 +20,25 @@ export interface StreamsOptions {
  * `caught_up`, then live events minus anything already replayed.
  */
 export class Streams {
-  private draining = false;
-
   constructor(private readonly options: StreamsOptions) {}
 
-  async open(session: Session, sink: FrameSink, cursors: Map<string, number>): Promise<ChatStream> {
+  /**
+   * Opens the chat stream of `call` (its owner, which the stream writes to
+   * and which ends it). Rejects when the stream cannot open (the caller ends
+   * the call with the mapped status).
+   */
+  async open(call: StreamCall, session: Session, cursors: Map<string, number>): Promise<ChatStream> {
     const { chat, hub, podName, queueLimit, log } = this.options;
     const user = { id: session.userId, username: session.username };
     const stream = new ChatStream({
       user,
       sessionId: session.sessionId,
-      sink,
+      sink: call,
       queueLimit,
       loadRange: (conversationId, afterSeq, beforeSeq) => chat.missed(conversationId, afterSeq, beforeSeq),
       log,
     });
-    if (this.draining) {
-      stream.end("unavailable", "this pod is draining, reconnect elsewhere");
-      return stream;
-    }
+    call.stream = stream;
     try {
       await hub.add(stream, await chat.followedConversations(user));
       stream.send(encodeFrame({ ready: { user: { id: String(user.id), username: user.username }, pod: podName } }));
@@ -64,20 +65,18 @@ export class Streams {
         }
       }
       await opened;
+      // Presence is state, not history: the client learns where its peers stand now, before caught_up.
+      for (const { username, online } of await chat.presenceOfPeers(user)) {
+        stream.send(encodeFrame({ presence: { username, online } }));
+      }
       stream.caughtUp(positions, encodeFrame({ caughtUp: {} }));
       stream.log.debug({ conversations: positions.size }, "stream caught up");
     } catch (err) {
       // The caller ends the call with the status this error maps to.
-      stream.abandon();
+      if (!stream.isEnded) call.fail(err);
       throw err;
     }
     return stream;
-  }
-
-  /** The drain: no new streams; each open one gets `drain` and then UNAVAILABLE. */
-  drainAll(reason: string): number {
-    this.draining = true;
-    return this.options.hub.endAll("unavailable", `${reason}: reconnect and resume`, encodeFrame({ drain: { reason } }));
   }
 
   private expireWithSession(stream: ChatStream, expiresAt: number): void {

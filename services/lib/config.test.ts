@@ -1,6 +1,6 @@
 import test from "ava";
 import { hostname } from "node:os";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, loadConfig, presenceBoundMs, presenceHeartbeatMs } from "./config.js";
 
 /** Runs loadConfig and returns the ConfigError it must throw. */
 function problemsOf(env: Record<string, string>): string[] {
@@ -21,6 +21,7 @@ test("an empty environment gives the documented defaults", (t) => {
     grpcPort: 50051,
     services: ["auth", "chat", "scaler"],
     databaseUrl: undefined,
+    databaseStatementTimeoutSeconds: 5,
     dataDir: "./.parley",
     redisUrl: undefined,
     podName: hostname(),
@@ -33,6 +34,7 @@ test("an empty environment gives the documented defaults", (t) => {
     maxConnectionAgeSeconds: 900,
     maxConnectionAgeGraceSeconds: 30,
     presenceTtlSeconds: 15,
+    presenceGraceSeconds: 5,
   });
 });
 
@@ -80,7 +82,10 @@ const BAD: [string, string][] = [
   ["SHUTDOWN_TIMEOUT_SECONDS", "601"],
   ["GRPC_MAX_CONNECTION_AGE_SECONDS", "0"],
   ["GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS", "1e3"],
-  ["PRESENCE_TTL_SECONDS", "31"],
+  ["PRESENCE_TTL_SECONDS", "21"],
+  ["PRESENCE_TTL_SECONDS", "2"],
+  ["PRESENCE_GRACE_SECONDS", "0"],
+  ["PRESENCE_GRACE_SECONDS", "16"],
 ];
 
 for (const [name, value] of BAD) {
@@ -119,4 +124,24 @@ test("SERVICES collapses duplicates", (t) => {
 test("SERVICES rejects an unknown name, and a list with no names", (t) => {
   t.regex(problemsOf({ SERVICES: "chat,gateway" })[0], /^SERVICES .*"chat,gateway"/);
   t.regex(problemsOf({ SERVICES: " , " })[0], /^SERVICES /);
+});
+
+test("presence: every allowed TTL and grace announce a change within 30 s, with room for a slow Redis command and the publish", (t) => {
+  let worst = 0;
+  for (let ttl = 0; ttl <= 60; ttl++) {
+    for (let grace = 0; grace <= 60; grace++) {
+      let config;
+      try {
+        config = loadConfig({ PRESENCE_TTL_SECONDS: String(ttl), PRESENCE_GRACE_SECONDS: String(grace) });
+      } catch {
+        continue; // not allowed
+      }
+      // Three heartbeats per lease, so a pod that misses one or two is not reaped while alive.
+      t.true(presenceHeartbeatMs(config) * 3 <= ttl * 1000, `TTL ${ttl}`);
+      worst = Math.max(worst, presenceBoundMs(config));
+    }
+  }
+  t.true(worst <= 27_000, `worst case ${worst} ms`);
+  t.is(worst, 20_000 + 6_666);
+  t.is(presenceBoundMs(loadConfig({})), 15_000 + 5_000);
 });

@@ -25,20 +25,55 @@ export interface Config {
   logLevel: LogLevel;
   /** SESSION_TTL_SECONDS: how long a token lives. Default 7 days. */
   sessionTtlSeconds: number;
-  /** RATE_LIMIT_PER_SECOND: sustained sends (and typing frames) per user and pod. Default 20. */
+  /** RATE_LIMIT_PER_SECOND: sustained sends per user, across the cluster when Redis is set (see rate-limit-flexible.ts). Default 20. */
   rateLimitPerSecond: number;
-  /** RATE_LIMIT_BURST: how many sends a user may make at once. Default 50. */
+  /** RATE_LIMIT_BURST: how many sends a rested user may make at once. Default 50. */
   rateLimitBurst: number;
   /** STREAM_QUEUE_LIMIT: frames queued for one slow stream before it is ended. Default 1000. */
   streamQueueLimit: number;
+  /**
+   * DATABASE_STATEMENT_TIMEOUT_SECONDS: Postgres cancels a statement that runs
+   * (or waits for a lock) longer than this, so a send's outcome is known
+   * (rolled back, answered UNAVAILABLE) instead of committing after its
+   * caller gave up. The client gives up 2 s later still. Default 5.
+   */
+  databaseStatementTimeoutSeconds: number;
   /** SHUTDOWN_TIMEOUT_SECONDS: the whole drain must fit in this. Default 20. */
   shutdownTimeoutSeconds: number;
   /** GRPC_MAX_CONNECTION_AGE_SECONDS: connections are recycled after this, so a scale-out rebalances. Default 900. */
   maxConnectionAgeSeconds: number;
   /** GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS: streams get this long to move after a GOAWAY. Default 30. */
   maxConnectionAgeGraceSeconds: number;
-  /** PRESENCE_TTL_SECONDS: a pod that stops heartbeating stops counting after this. Default 15. */
+  /**
+   * PRESENCE_TTL_SECONDS: a pod that stops heartbeating stops counting after
+   * this; it heartbeats every `presenceHeartbeatMs` of it. 3 to 20, default 15,
+   * so that `presenceBoundMs` stays under 30 s (design.md, guarantee 5).
+   */
   presenceTtlSeconds: number;
+  /**
+   * PRESENCE_GRACE_SECONDS: a user whose last stream closed normally is
+   * announced offline this long after, unless they reconnected meanwhile (a
+   * drain, a recycled connection, a quick reconnect is no change). 1 to 15, default 5.
+   */
+  presenceGraceSeconds: number;
+}
+
+/** How often a pod renews its presence lease, reaps lapsed pods and reconciles announcements: a third of the TTL, at least 1 s. */
+export function presenceHeartbeatMs(config: Pick<Config, "presenceTtlSeconds">): number {
+  return Math.max(1000, Math.floor((config.presenceTtlSeconds * 1000) / 3));
+}
+
+/**
+ * The longest a change of a user's presence waits before it is announced, in
+ * ms. A killed pod's lease lapses at most a TTL after its last heartbeat (so
+ * after its death) and the next heartbeat of any live pod reaps it; a normal
+ * close waits out the grace, and if its pod dies meanwhile another pod's next
+ * heartbeat announces it. So max(TTL, grace) plus one heartbeat: at most
+ * 20 s + 6.7 s with the allowed ranges, under the design's 30 s with room for
+ * a slow Redis command (2 s timeout) and the publish.
+ */
+export function presenceBoundMs(config: Pick<Config, "presenceTtlSeconds" | "presenceGraceSeconds">): number {
+  return Math.max(config.presenceTtlSeconds, config.presenceGraceSeconds) * 1000 + presenceHeartbeatMs(config);
 }
 
 export class ConfigError extends Error {
@@ -69,10 +104,12 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerSecond: read.int("RATE_LIMIT_PER_SECOND", 20, 1, 1_000_000),
     rateLimitBurst: read.int("RATE_LIMIT_BURST", 50, 1, 1_000_000),
     streamQueueLimit: read.int("STREAM_QUEUE_LIMIT", 1000, 10, 1_000_000),
+    databaseStatementTimeoutSeconds: read.int("DATABASE_STATEMENT_TIMEOUT_SECONDS", 5, 1, 600),
     shutdownTimeoutSeconds: read.int("SHUTDOWN_TIMEOUT_SECONDS", 20, 1, 600),
     maxConnectionAgeSeconds: read.int("GRPC_MAX_CONNECTION_AGE_SECONDS", 900, 1, 86_400 * 30),
     maxConnectionAgeGraceSeconds: read.int("GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS", 30, 1, 3600),
-    presenceTtlSeconds: read.int("PRESENCE_TTL_SECONDS", 15, 3, 30),
+    presenceTtlSeconds: read.int("PRESENCE_TTL_SECONDS", 15, 3, 20),
+    presenceGraceSeconds: read.int("PRESENCE_GRACE_SECONDS", 5, 1, 15),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
