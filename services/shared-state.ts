@@ -7,15 +7,19 @@ import { RedisBus } from "./chat/bus-redis.js";
 import type { Presence } from "./chat/presence.js";
 import { MemoryPresence } from "./chat/presence-memory.js";
 import { RedisPresence } from "./chat/presence-redis.js";
-import type { Config } from "./lib/config.js";
+import type { RateLimiterFactory } from "./chat/rate-limit.js";
+import { memoryRateLimiter, redisRateLimiter } from "./chat/rate-limit-flexible.js";
+import { presenceHeartbeatMs, type Config } from "./lib/config.js";
 import type { Logger } from "./lib/logger.js";
 import { connectRedis, createRedis } from "./lib/redis.js";
 
-/** What pods share: the bus, presence and the session cache, each in memory or in Redis. */
+/** What pods share: the bus, presence, the session cache and the rate limits, each in memory or in Redis. */
 export interface SharedState {
   bus: Bus;
   presence: Presence;
   sessionCache: SessionCache;
+  /** Rate limits per user: per process when embedded, across the cluster with Redis (insured by memory while Redis is down). */
+  rateLimiter: RateLimiterFactory;
   /** Closes the Redis connections, if any (after presence and the bus are closed). */
   close(): Promise<void>;
 }
@@ -24,7 +28,13 @@ export interface SharedState {
 export async function openSharedState(config: Config, log: Logger): Promise<SharedState> {
   if (config.redisUrl === undefined) {
     log.info("no REDIS_URL: in-memory bus and presence (one process only)");
-    return { bus: new MemoryBus(), presence: new MemoryPresence(), sessionCache: new MemorySessionCache(), close: async () => {} };
+    return {
+      bus: new MemoryBus(),
+      presence: new MemoryPresence({ graceMs: config.presenceGraceSeconds * 1000, log }),
+      sessionCache: new MemorySessionCache(),
+      rateLimiter: (name, rule) => memoryRateLimiter(name, rule, log),
+      close: async () => {},
+    };
   }
   const redisLog = log.child({ component: "redis" });
   const commands = createRedis(config.redisUrl, "commands", redisLog, { autoPipelining: true });
@@ -36,8 +46,16 @@ export async function openSharedState(config: Config, log: Logger): Promise<Shar
   await sessionCache.start();
   return {
     bus: new RedisBus(commands, busSubscriber, redisLog),
-    presence: new RedisPresence(commands, config.podName, config.presenceTtlSeconds * 1000, redisLog),
+    presence: await RedisPresence.start({
+      redis: commands,
+      pod: config.podName,
+      ttlMs: config.presenceTtlSeconds * 1000,
+      heartbeatMs: presenceHeartbeatMs(config),
+      graceMs: config.presenceGraceSeconds * 1000,
+      log: redisLog,
+    }),
     sessionCache,
+    rateLimiter: (name, rule) => redisRateLimiter(commands, name, rule, redisLog),
     close: async () => {
       for (const redis of [commands, busSubscriber, revocations]) redis.disconnect();
     },

@@ -175,7 +175,7 @@ test("data of the wrong shape gives problems, never an exception", (t) => {
 
 test("server settings must pass the app's own configuration check and reach real Services", (t) => {
   const env = (o: K8sObject[]): Any[] => container(o, "chat").env;
-  hasProblem(t, problemsAfter(t, "base", (o) => (env(o).find((e) => e.name === "PRESENCE_TTL_SECONDS").value = "45")), /^Deployment\/chat: PRESENCE_TTL_SECONDS must be an integer from 3 to 30/);
+  hasProblem(t, problemsAfter(t, "base", (o) => (env(o).find((e) => e.name === "PRESENCE_TTL_SECONDS").value = "45")), /^Deployment\/chat: PRESENCE_TTL_SECONDS must be an integer from 3 to 20/);
   hasProblem(
     t,
     problemsAfter(t, "base", (o) => (env(o).find((e) => e.name === "DATABASE_URL").value = "postgres://parley:x@pg.parley.svc.cluster.local:5432/parley")),

@@ -1,23 +1,64 @@
-import type { Presence } from "./presence.js";
+import type { Logger } from "../lib/logger.js";
+import {
+  DEFAULT_OFFLINE_GRACE_MS,
+  notifyListeners,
+  systemClock,
+  type Presence,
+  type PresenceClock,
+  type PresenceListener,
+  type PresenceUser,
+} from "./presence.js";
 
-/** The embedded mode's presence: one process holds every stream. */
+export interface MemoryPresenceOptions {
+  log: Logger;
+  /** A user whose last stream closed is announced offline this many ms later, unless they are back. Default 5000. */
+  graceMs?: number;
+  /** Default: the system clock. */
+  clock?: PresenceClock;
+}
+
+/**
+ * The embedded mode's presence: one process holds every stream, so there are
+ * no leases; only the offline grace is timed.
+ */
 export class MemoryPresence implements Presence {
-  private readonly streams = new Map<string, Set<string>>();
+  /** The truth: each online user's open streams. */
+  private readonly streams = new Map<string, { user: PresenceUser; ids: Set<string> }>();
+  /** What listeners were last told: the users announced online. */
+  private readonly announced = new Map<string, PresenceUser>();
+  /** When each user's last stream closed, while they wait out the grace. */
+  private readonly leaving = new Map<string, number>();
+  private readonly listeners: PresenceListener[] = [];
+  private readonly graceMs: number;
+  private readonly clock: PresenceClock;
+  private readonly log: Logger;
+  private timer: { handle: unknown; at: number } | undefined;
+  private reconciling: Promise<void> = Promise.resolve();
+  private closed = false;
 
-  async add(user: { username: string }, streamId: string): Promise<boolean> {
-    let set = this.streams.get(user.username);
-    const cameOnline = set === undefined;
-    if (set === undefined) this.streams.set(user.username, (set = new Set()));
-    set.add(streamId);
-    return cameOnline;
+  constructor(options: MemoryPresenceOptions) {
+    this.log = options.log.child({ component: "presence" });
+    this.graceMs = options.graceMs ?? DEFAULT_OFFLINE_GRACE_MS;
+    this.clock = options.clock ?? systemClock;
   }
 
-  async remove(user: { username: string }, streamId: string): Promise<boolean> {
-    const set = this.streams.get(user.username);
-    if (set === undefined || !set.delete(streamId)) return false;
-    if (set.size > 0) return false;
+  async add(user: PresenceUser, streamId: string): Promise<void> {
+    let entry = this.streams.get(user.username);
+    if (entry === undefined) this.streams.set(user.username, (entry = { user, ids: new Set() }));
+    entry.ids.add(streamId);
+    this.leaving.delete(user.username);
+    if (this.listeners.length === 0 || this.announced.has(user.username)) return;
+    this.announced.set(user.username, user);
+    await notifyListeners(this.listeners, user, true, this.log);
+  }
+
+  async remove(user: PresenceUser, streamId: string): Promise<void> {
+    const entry = this.streams.get(user.username);
+    if (entry === undefined || !entry.ids.delete(streamId) || entry.ids.size > 0) return;
     this.streams.delete(user.username);
-    return true;
+    const now = this.clock.now();
+    this.leaving.set(user.username, now);
+    this.arm(now + this.graceMs);
   }
 
   async onlineUsernames(): Promise<string[]> {
@@ -28,11 +69,58 @@ export class MemoryPresence implements Presence {
     return this.streams.size;
   }
 
-  onExpired(): void {
-    // One process: its streams cannot outlive it.
+  onChange(listener: PresenceListener): void {
+    this.listeners.push(listener);
+    this.arm(this.clock.now());
+  }
+
+  async idle(): Promise<void> {
+    await this.reconciling;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer.handle);
+    this.timer = undefined;
     this.streams.clear();
+    this.leaving.clear();
+  }
+
+  /** Announces what differs between the truth and what was announced; offline only once the grace is over. */
+  private async reconcile(): Promise<void> {
+    if (this.closed || this.listeners.length === 0) return;
+    const now = this.clock.now();
+    const changes: [PresenceUser, boolean][] = [];
+    for (const [username, { user }] of this.streams) {
+      if (this.announced.has(username)) continue;
+      this.announced.set(username, user);
+      changes.push([user, true]);
+    }
+    for (const [username, user] of this.announced) {
+      if (this.streams.has(username)) continue;
+      const closedAt = this.leaving.get(username);
+      if (closedAt !== undefined && closedAt + this.graceMs > now) {
+        this.arm(closedAt + this.graceMs);
+        continue;
+      }
+      this.announced.delete(username);
+      this.leaving.delete(username);
+      changes.push([user, false]);
+    }
+    for (const username of this.leaving.keys()) {
+      if (!this.announced.has(username)) this.leaving.delete(username);
+    }
+    await Promise.all(changes.map(([user, online]) => notifyListeners(this.listeners, user, online, this.log)));
+  }
+
+  /** Makes sure a reconcile runs at `at` (ms) or earlier. */
+  private arm(at: number): void {
+    if (this.closed || (this.timer !== undefined && this.timer.at <= at)) return;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer.handle);
+    const handle = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.reconciling = this.reconcile();
+    }, Math.max(0, at - this.clock.now()));
+    this.timer = { handle, at };
   }
 }

@@ -102,8 +102,12 @@ export class TerminalSession {
   private listen(): void {
     const { client, io } = this;
     client.on("message", (message) => this.onMessage(message));
+    // A stream opens with every peer's state; print only what changed (a peer never seen counts as offline).
+    const known = new Map<string, boolean>();
     client.on("presence", ({ username, online }) => {
-      if (!this.isMe(username)) io.print(`* ${username} is ${online ? "online" : "offline"}`);
+      if (this.isMe(username) || (known.get(username) ?? false) === online) return;
+      known.set(username, online);
+      io.print(`* ${username} is ${online ? "online" : "offline"}`);
     });
     client.on("typing", ({ from, to }) => {
       if (this.isMe(from) || !this.typingShown.take(typingKey(from, to))) return;

@@ -26,3 +26,12 @@ export const presencePodKey = (pod: string) => `${presencePodPrefix}${pod}`;
 
 /** Hash of every online user ("id:username") to their stream count cluster-wide: HLEN is the online count. */
 export const presenceUsersKey = `${PREFIX}:presence:users`;
+
+/** Prefix of one rate limiter's counters (rate-limiter-flexible appends `:<user key>`): `name` is "send", "typing", or one of those plus ":burst". */
+export const rateLimitPrefix = (name: string) => `${PREFIX}:rate:${name}`;
+
+/** Set of the users ("id:username") peers were last told are online: what presence reconciles against the truth. */
+export const presenceAnnouncedKey = `${PREFIX}:presence:announced`;
+
+/** Sorted set of users ("id:username") with no stream left, scored by when the last one closed (ms): the offline grace. */
+export const presenceLeavingKey = `${PREFIX}:presence:leaving`;
