@@ -120,19 +120,19 @@ test("ListConversations: titles, kinds, last_seq, last_read_seq, and unread coun
   const aliceInbox = await alice.api.listConversations();
   t.deepEqual(aliceInbox.map((c) => c.id).sort(), [dm, group.conversationId, "broadcast"].sort());
   const [aliceDm, aliceGroup] = [aliceInbox.find((c) => c.id === dm), aliceInbox.find((c) => c.kind === GROUP)];
-  t.deepEqual(aliceDm, { id: dm, kind: DIRECT, title: bob.username, lastSeq: 3, lastReadSeq: 0, unread: 1 });
-  t.deepEqual(aliceGroup, { id: group.conversationId, kind: GROUP, title: name, lastSeq: 3, lastReadSeq: 0, unread: 2 });
+  // A send moves the sender's read cursor to it (design.md, "Read cursors").
+  t.deepEqual(aliceDm, { id: dm, kind: DIRECT, title: bob.username, lastSeq: 3, lastReadSeq: 2, unread: 1 });
+  t.deepEqual(aliceGroup, { id: group.conversationId, kind: GROUP, title: name, lastSeq: 3, lastReadSeq: 3, unread: 0 });
   const broadcast = aliceInbox.find((c) => c.id === "broadcast");
   t.like(broadcast, { kind: BROADCAST, title: "broadcast" });
 
   const bobInbox = await bob.api.listConversations();
-  t.like(bobInbox.find((c) => c.id === dm), { kind: DIRECT, title: alice.username, lastSeq: 3, unread: 2 });
-  t.like(bobInbox.find((c) => c.id === group.conversationId), { title: name, lastSeq: 3, lastReadSeq: 0, unread: 1 });
+  t.like(bobInbox.find((c) => c.id === dm), { kind: DIRECT, title: alice.username, lastSeq: 3, lastReadSeq: 3, unread: 0 });
+  t.like(bobInbox.find((c) => c.id === group.conversationId), { title: name, lastSeq: 3, lastReadSeq: 2, unread: 1 });
 
   t.is(await alice.api.markRead(dm, 3), 3);
   t.like(await conversation(alice, dm), { lastReadSeq: 3, unread: 0 });
-  t.like(await conversation(alice, group.conversationId), { lastReadSeq: 0, unread: 2 });
-  t.like(await conversation(bob, dm), { lastReadSeq: 0, unread: 2 }, "one user's read cursor moved another's");
+  t.like(await conversation(bob, group.conversationId), { lastReadSeq: 2, unread: 1 }, "one user's read cursor moved another's");
 });
 
 test("MarkRead never moves backwards and is capped at last_seq; the read frame on Connect moves it too", async (t) => {

@@ -88,7 +88,8 @@ test("embedded mode: DM, group and broadcast persist in PGlite across a restart,
     broadcast: { title: "broadcast", lastSeq: 3, lastReadSeq: 3, unread: 0 },
   });
   t.deepEqual(before.carol[group.conversationId], { title: group.name, lastSeq: 3, lastReadSeq: 0, unread: 3 });
-  t.deepEqual(before.carol.broadcast, { title: "broadcast", lastSeq: 3, lastReadSeq: 0, unread: 2 });
+  // Carol's own broadcast (seq 2) moved her read cursor to it.
+  t.deepEqual(before.carol.broadcast, { title: "broadcast", lastSeq: 3, lastReadSeq: 2, unread: 1 });
   const histories = await Promise.all(ids.map((id) => fullHistory(bob.api, id)));
 
   t.deepEqual(await stop(first), { code: 0, signal: null });
@@ -120,28 +121,24 @@ test("embedded mode: DM, group and broadcast persist in PGlite across a restart,
   t.is((await carol2.api.send(BROADCAST, "broadcast 4", "b-4")).seq, 4);
   t.deepEqual(brief(await alice2.api.send({ username: bob.username }, "dm 1", "dm-1")), brief(sent[0]));
 
-  // Carol, who was never connected, gets her offline queue from the new process.
+  // Carol, who was never connected, gets her offline queue from the new process: all after her own broadcast 4.
   const carolLive = await connect(carol2, second.address);
   t.context.cleanups.push(() => carolLive.client.close());
   t.deepEqual(
     ids.map((id) => carolLive.messages.filter((m) => m.conversationId === id).map((m) => m.seq)),
-    [[], [1, 2, 3, 4], [1, 2, 3, 4]],
+    [[], [1, 2, 3, 4], []],
   );
-  // Bob, who read the DM up to 1 and broadcast up to 3, gets only what is after.
+  // Bob, who read the DM up to 1 and broadcast up to 3, and sent group 4, gets only what is after.
   const bobLive = await connect(bob2, second.address);
   t.context.cleanups.push(() => bobLive.client.close());
   t.deepEqual(
     ids.map((id) => bobLive.messages.filter((m) => m.conversationId === id).map((m) => m.seq)),
-    [
-      [2, 3, 4],
-      [1, 2, 3, 4],
-      [4],
-    ],
+    [[2, 3, 4], [], [4]],
   );
   const unread = inbox(await bob2.api.listConversations());
   t.deepEqual(
     ids.map((id) => unread[id].unread),
-    [3, 3, 1],
+    [3, 0, 1],
   );
 
   t.deepEqual(await stop(second), { code: 0, signal: null });

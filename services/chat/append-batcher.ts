@@ -1,4 +1,4 @@
-import { pgCode } from "../db/client.js";
+import { isUnavailable } from "../lib/errors.js";
 import type { MessageRecord, MessageStore, NewMessage } from "./message-store.js";
 
 export type AppendResult = { record: MessageRecord; duplicate: boolean } | undefined;
@@ -9,7 +9,6 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-const UNIQUE_VIOLATION = "23505";
 /** The most messages one statement takes. */
 const MAX_BATCH = 100;
 
@@ -18,7 +17,8 @@ const MAX_BATCH = 100;
  * while the previous statement is in flight, and the next statement takes
  * them all: a busy stream costs one round-trip per batch, not per message,
  * and its messages keep the order they were submitted in. An idle sender
- * still commits at once (a batch of one).
+ * still commits at once (a batch of one). A batch that fails because of one
+ * of its messages is settled one by one, so that message alone fails.
  */
 export class AppendBatcher {
   private readonly queues = new Map<string, Pending[]>();
@@ -51,6 +51,14 @@ export class AppendBatcher {
     }
   }
 
+  /**
+   * Commits a batch in one statement when it can. When that statement fails
+   * for something about a message (a retried client_msg_id, text Postgres
+   * cannot store), nothing of it was stored, so each message is appended on
+   * its own, in order: each gets its own outcome, the valid ones consecutive
+   * seqs, and none is lost or stored twice. When a dependency is down, every
+   * message fails alike (retrying one by one would only wait longer).
+   */
   private async commit(batch: Pending[], memberOfGroup: string | undefined): Promise<void> {
     if (batch.length > 1) {
       try {
@@ -61,8 +69,7 @@ export class AppendBatcher {
         batch.forEach((p, i) => p.resolve(records && { record: records[i], duplicate: false }));
         return;
       } catch (err) {
-        // A retried client_msg_id in the batch: settle each on its own, in order, below.
-        if (pgCode(err) !== UNIQUE_VIOLATION) {
+        if (isUnavailable(err)) {
           for (const p of batch) p.reject(err);
           return;
         }

@@ -1,8 +1,9 @@
 import { AppError } from "../lib/errors.js";
 import { conversationChannel, userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
+import { codePoints, hasNul, quote } from "../lib/text.js";
 import { checkName } from "../lib/validation.js";
-import { AppendBatcher } from "./append-batcher.js";
+import { AppendBatcher, type AppendResult } from "./append-batcher.js";
 import type { Bus, BusEvent } from "./bus.js";
 import type { GroupStore, GroupView } from "./group-store.js";
 import {
@@ -30,6 +31,9 @@ export interface SendInput {
   to: TargetInput | undefined;
   body: string;
 }
+
+/** A failed publish is tried again after this long (ms). */
+const PUBLISH_RETRY_MS = 250;
 
 /** Bodies are at most this many bytes of UTF-8. */
 export const MAX_BODY_BYTES = 4096;
@@ -66,6 +70,8 @@ export interface ReplayPlan {
 export class ChatService {
   private readonly log: Logger;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Sends committing now, by `<sender id>|<client_msg_id>`: a retry that arrives meanwhile waits for the original. */
+  private readonly committing = new Map<string, Promise<MessageRecord>>();
   private readonly appender: AppendBatcher;
 
   constructor(private readonly deps: ChatServiceDeps) {
@@ -84,12 +90,40 @@ export class ChatService {
    * submissions from one sender to one conversation commit in order (batched,
    * see AppendBatcher). Rejects for a bad request; `committed` resolves once
    * the message is durable (or rejects).
+   *
+   * Idempotent: a `client_msg_id` the sender used before answers with the
+   * original message, whatever changed since (the body, the target, the rate
+   * limit, the sender's membership), and costs no rate-limit point. Only the
+   * id itself must be valid. To keep the hot path cheap, the original is
+   * looked up only when a send is about to be refused; a retry that passes
+   * every check is found by the insert's unique violation, and gives its
+   * point back. A send whose outcome is unknown rejects with `unavailable`.
    */
   async submit(user: UserRef, input: SendInput): Promise<{ committed: Promise<MessageRecord> }> {
-    const { message, channels } = await this.route(user, input);
-    const committed = this.commit(message, channels);
+    const clientMsgId = checkClientMsgId(input.clientMsgId);
+    const key = `${user.id}|${clientMsgId}`;
+    // The same id still committing on this pod (a retry sent before the ack): its original is the answer.
+    const earlier = this.committing.get(key);
+    if (earlier !== undefined) {
+      const original = await earlier.catch(() => undefined);
+      if (original !== undefined) return { committed: Promise.resolve(original) };
+    }
+    const attempt = { tookPoint: false };
+    let routed: { message: NewMessage; channels: string[] };
+    try {
+      routed = await this.route(user, clientMsgId, input, attempt);
+    } catch (err) {
+      return { committed: Promise.resolve(await this.originalOr(err, user.id, clientMsgId, attempt.tookPoint)) };
+    }
+    const committed = this.commit(routed.message, routed.channels);
     this.inflight.add(committed);
-    void committed.catch(() => undefined).finally(() => this.inflight.delete(committed));
+    this.committing.set(key, committed);
+    void committed
+      .catch(() => undefined)
+      .finally(() => {
+        this.inflight.delete(committed);
+        if (this.committing.get(key) === committed) this.committing.delete(key);
+      });
     return { committed };
   }
 
@@ -98,19 +132,25 @@ export class ChatService {
     await Promise.allSettled([...this.inflight]);
   }
 
-  private async route(user: UserRef, input: SendInput): Promise<{ message: NewMessage; channels: string[] }> {
-    const clientMsgId = checkClientMsgId(input.clientMsgId);
+  /** Checks the body, takes a rate-limit point (noted in `attempt`) and finds the conversation. */
+  private async route(
+    user: UserRef,
+    clientMsgId: string,
+    input: SendInput,
+    attempt: { tookPoint: boolean },
+  ): Promise<{ message: NewMessage; channels: string[] }> {
     const body = checkBody(input.body);
     const to = input.to ?? {};
-    if (!this.deps.sendLimiter.take(`send:${user.id}`)) {
+    if (!(await this.deps.sendLimiter.take(String(user.id)))) {
       throw new AppError("resource_exhausted", "rate limit: too many messages, slow down");
     }
+    attempt.tookPoint = true;
     const base = { senderId: user.id, sender: user.username, body, clientMsgId };
     if (to.username) {
       const recipient = await this.findUser(to.username);
-      const conversationId = await this.deps.messages.ensureDirect(user.id, recipient.id);
+      // The DM's conversation row is created with its first message (MessageStore.append).
       return {
-        message: { ...base, conversationId, toKind: "direct", toName: recipient.username },
+        message: { ...base, conversationId: directId(user.id, recipient.id), toKind: "direct", toName: recipient.username },
         channels: [...new Set([user.id, recipient.id])].map(userChannel),
       };
     }
@@ -118,7 +158,7 @@ export class ChatService {
       const conversationId = groupConversationId(checkName(to.group, "group name"));
       // The name as created, not as this sender typed it; undefined when there is no such group.
       const name = await this.deps.groups.nameOf(conversationId);
-      if (name === undefined) throw new AppError("not_found", `no group named "${to.group}"`);
+      if (name === undefined) throw new AppError("not_found", `no group named ${quote(to.group)}`);
       return { message: { ...base, conversationId, toKind: "group", toName: name }, channels: [conversationChannel(conversationId)] };
     }
     if (to.broadcast === true) {
@@ -131,14 +171,53 @@ export class ChatService {
   }
 
   private async commit(message: NewMessage, channels: string[]): Promise<MessageRecord> {
-    const stored = await this.appender.append(message, message.toKind === "group" ? message.conversationId : undefined);
-    if (stored === undefined) throw new AppError("permission_denied", `not a member of group "${message.toName}"`);
+    let stored: AppendResult;
+    try {
+      stored = await this.appender.append(message, message.toKind === "group" ? message.conversationId : undefined);
+    } catch (err) {
+      throw this.outcomeUnknown(err, message);
+    }
+    if (stored === undefined) {
+      // Not a member (any more): a retry of a message sent while a member still gets its original.
+      const refused = new AppError("permission_denied", `not a member of group ${quote(message.toName)}`);
+      return this.originalOr(refused, message.senderId, message.clientMsgId, true);
+    }
     if (stored.duplicate) {
+      // Awaited, so that the point is back before the client hears the answer and sends again.
+      await this.deps.sendLimiter.refund(String(message.senderId));
       this.log.debug({ userId: message.senderId, clientMsgId: message.clientMsgId }, "duplicate send answered with the original");
     } else {
       this.publish(channels, { type: "message", message: stored.record });
     }
     return stored.record;
+  }
+
+  /**
+   * A send is about to be refused with `err`. If it retries a message already
+   * stored, the original is the answer (and the rate-limit point it took, if
+   * any, is given back); otherwise `err` is thrown. Errors that are not a
+   * refusal (a dependency down) are thrown as they are.
+   */
+  private async originalOr(err: unknown, senderId: number, clientMsgId: string, tookPoint: boolean): Promise<MessageRecord> {
+    if (!(err instanceof AppError) || err.kind === "unavailable") throw err;
+    let original: MessageRecord | undefined;
+    try {
+      original = await this.deps.messages.findByClientMsgId(senderId, clientMsgId);
+    } catch (lookupErr) {
+      // Unknown whether it is a retry: a retryable answer, never a refusal that may be wrong.
+      throw this.outcomeUnknown(lookupErr, { senderId, clientMsgId });
+    }
+    if (original === undefined) throw err;
+    if (tookPoint) await this.deps.sendLimiter.refund(String(senderId));
+    this.log.debug({ userId: senderId, clientMsgId, refused: err.kind }, "retried send answered with the original");
+    return original;
+  }
+
+  /** A send failed and nobody knows whether it was stored: the client must retry with the same id. */
+  private outcomeUnknown(err: unknown, message: Pick<NewMessage, "senderId" | "clientMsgId">): AppError {
+    if (err instanceof AppError) return err;
+    this.log.warn({ err, userId: message.senderId, clientMsgId: message.clientMsgId }, "send failed with an unknown outcome");
+    return Object.assign(new AppError("unavailable", "the message may not be stored: retry with the same client_msg_id"), { cause: err });
   }
 
   async history(
@@ -198,7 +277,7 @@ export class ChatService {
 
   /** Typing is ephemeral: never stored, dropped when over the rate, and not fanned out to broadcast. */
   async typing(user: UserRef, to: TargetInput | undefined): Promise<void> {
-    if (!this.deps.typingLimiter.take(`typing:${user.id}`)) return;
+    if (!(await this.deps.typingLimiter.take(String(user.id)))) return;
     const base = { from: user.username, fromUserId: user.id };
     if (to?.username) {
       const recipient = await this.findUser(to.username);
@@ -206,7 +285,7 @@ export class ChatService {
       await this.deps.bus.publish(userChannel(recipient.id), event);
     } else if (to?.group) {
       const group = await this.deps.groups.get(checkName(to.group, "group name"), user.id);
-      if (!group.isMember) throw new AppError("permission_denied", `not a member of group "${group.name}"`);
+      if (!group.isMember) throw new AppError("permission_denied", `not a member of group ${quote(group.name)}`);
       const event: BusEvent = { type: "typing", ...base, conversationId: group.conversationId, toKind: "group", toName: group.name };
       await this.deps.bus.publish(conversationChannel(group.conversationId), event);
     } else if (to?.broadcast !== true) {
@@ -260,25 +339,57 @@ export class ChatService {
     return found;
   }
 
-  /** Records the stream in presence and tells the user's peers when they come online. */
+  /** Records the stream in presence; resolves once the user's peers were told, if they just came online. */
   async streamOpened(user: UserRef, streamId: string): Promise<void> {
-    if (await this.deps.presence.add(user, streamId)) await this.announcePresence(user, true);
+    await this.deps.presence.add(user, streamId);
   }
 
+  /** Forgets the stream; if it was the user's last one anywhere, presence announces them offline after its grace. */
   async streamClosed(user: UserRef, streamId: string): Promise<void> {
-    if (await this.deps.presence.remove(user, streamId)) await this.announcePresence(user, false);
+    await this.deps.presence.remove(user, streamId);
   }
 
-  /** Presence goes to users who share a DM or a group with this one (not the whole broadcast audience). */
+  /**
+   * Tells the user's peers (who share a DM or a group with them, not the whole
+   * broadcast audience) that they came online or went offline. Presence calls
+   * it once per change cluster-wide, so a publish that fails is retried: three
+   * attempts in all, 250 ms apart, for the peers not reached yet. Rejects when
+   * the last attempt fails.
+   */
   async announcePresence(user: UserRef, online: boolean): Promise<void> {
-    const peers = await this.deps.messages.peersOf(user.id);
+    const attempts = 3;
     const event: BusEvent = { type: "presence", username: user.username, online };
-    await Promise.all(peers.map((peer) => this.deps.bus.publish(userChannel(peer), event)));
+    let pending: number[] | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        pending ??= await this.deps.messages.peersOf(user.id);
+        const peers = pending;
+        const results = await Promise.allSettled(peers.map((peer) => this.deps.bus.publish(userChannel(peer), event)));
+        pending = peers.filter((_, i) => results[i].status === "rejected");
+        const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failure === undefined) return;
+        if (attempt >= attempts) throw failure.reason;
+      } catch (err) {
+        if (attempt >= attempts) throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  /**
+   * Every peer's presence as it stands now, for a stream that opens: a client
+   * that was away (a fault, a drain, a recycled connection) missed the
+   * changes meanwhile, and learns the current state instead.
+   */
+  async presenceOfPeers(user: UserRef): Promise<{ username: string; online: boolean }[]> {
+    const [peers, online] = await Promise.all([this.deps.messages.peerNamesOf(user.id), this.deps.presence.onlineUsernames()]);
+    const onlineNow = new Set(online);
+    return peers.map((username) => ({ username, online: onlineNow.has(username) }));
   }
 
   private async findUser(username: string): Promise<UserRef> {
     const user = await this.deps.messages.findUser(checkName(username, "username"));
-    if (user === undefined) throw new AppError("not_found", `no user named "${username}"`);
+    if (user === undefined) throw new AppError("not_found", `no user named ${quote(username)}`);
     return user;
   }
 
@@ -287,16 +398,25 @@ export class ChatService {
       throw new AppError("invalid_argument", "conversation_id is required");
     }
     const { access } = await this.deps.messages.access(user.id, conversationId);
-    if (access === "not_found") throw new AppError("not_found", `no conversation "${conversationId}"`);
-    if (access === "forbidden") throw new AppError("permission_denied", `not a member of conversation "${conversationId}"`);
+    if (access === "not_found") throw new AppError("not_found", `no conversation ${quote(conversationId)}`);
+    if (access === "forbidden") throw new AppError("permission_denied", `not a member of conversation ${quote(conversationId)}`);
   }
 
-  /** Fire and forget: the message is committed; a receiver that misses the event gets it on resume. */
+  /**
+   * Fire and forget: what is published is already committed. A failed publish
+   * (a dropped Redis connection reconnects within a few hundred ms) is tried
+   * once more; if that fails too, open streams still get the message from
+   * Postgres through their pod's stream reconciler, within 5 s.
+   */
   private publish(channels: string[], event: BusEvent): void {
     for (const channel of channels) {
-      this.deps.bus
-        .publish(channel, event)
-        .catch((err: unknown) => this.log.warn({ err, channel, type: event.type }, "publish failed; receivers catch up on resume"));
+      this.deps.bus.publish(channel, event).catch(() => {
+        setTimeout(() => {
+          this.deps.bus.publish(channel, event).catch((err: unknown) => {
+            this.log.warn({ err, channel, type: event.type }, "publish failed twice; open streams catch up from Postgres");
+          });
+        }, PUBLISH_RETRY_MS).unref();
+      });
     }
   }
 
@@ -305,17 +425,25 @@ export class ChatService {
   }
 }
 
+/** `client_msg_id`: 1 to 64 characters (code points), without U+0000. */
 function checkClientMsgId(value: unknown): string {
-  if (typeof value !== "string" || value.length === 0 || value.length > MAX_CLIENT_MSG_ID) {
+  if (typeof value !== "string" || value.length === 0 || codePoints(value) > MAX_CLIENT_MSG_ID) {
     throw new AppError("invalid_argument", `client_msg_id must be 1 to ${MAX_CLIENT_MSG_ID} characters`);
   }
+  if (hasNul(value)) throw new AppError("invalid_argument", "client_msg_id must not contain U+0000");
   return value;
 }
 
+/**
+ * `body`: not blank, at most 4096 bytes of UTF-8, without U+0000 (which
+ * Postgres text cannot store). Checked here, after the duplicate check, not
+ * at the transport: a retried send returns its original whatever the body is now.
+ */
 function checkBody(value: unknown): string {
   if (typeof value !== "string" || value.trim() === "") throw new AppError("invalid_argument", "body is empty");
   if (Buffer.byteLength(value, "utf8") > MAX_BODY_BYTES) {
     throw new AppError("invalid_argument", `body is over ${MAX_BODY_BYTES} bytes of UTF-8`);
   }
+  if (hasNul(value)) throw new AppError("invalid_argument", "body must not contain U+0000");
   return value;
 }

@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import { pgCode, queryRows, type Db, type PreparedQuery } from "../db/client.js";
-import { conversations, messages, users, type ConversationKindName } from "../db/schema.js";
+import { messages, users, type ConversationKindName } from "../db/schema.js";
+import { AppError } from "../lib/errors.js";
 
 /** A stored message, as the domain sees it. */
 export interface MessageRecord {
@@ -42,6 +43,8 @@ export const directId = (a: number, b: number) => (a < b ? `dm:${a}:${b}` : `dm:
 export const groupConversationId = (name: string) => `group:${name.toLowerCase()}`;
 
 const UNIQUE_VIOLATION = "23505";
+/** SQLSTATE class 22: the data itself cannot be stored (for example U+0000 in text). */
+const DATA_EXCEPTION = "22";
 
 /** The conversations a user takes part in (DMs, their groups, broadcast), as `c`, with their read cursor as `rc`. */
 const participating = (userId: number) => sql`
@@ -52,50 +55,101 @@ const participating = (userId: number) => sql`
      OR c.user_a = ${userId} OR c.user_b = ${userId}
      OR EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = g.id AND gm.user_id = ${userId})`;
 
-/**
- * Takes the conversation's next seq and inserts the message in one statement.
- * $1 conversation, $2 sender id, $3 sender name, $4 to_kind, $5 to_name, $6 body, $7 client_msg_id.
- */
-const appendStatement = (condition: string) => `
-  WITH c AS (
-    UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now()
-    WHERE id = $1 ${condition}
-    RETURNING last_seq
-  )
-  INSERT INTO messages (conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id)
-  SELECT $1::text, c.last_seq, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::text FROM c
-  RETURNING id, seq, sent_at`;
-const APPEND = appendStatement("");
+/** How an append takes its seqs: `$conv` is the conversation id, `$sender` the sender's id, `$n` how many messages. */
+type SeqSource = (p: { conv: string; sender: string; n: string }) => string;
+
+/** Broadcast: the conversation exists from the first migration. */
+const existing: SeqSource = ({ conv, n }) => `
+    UPDATE conversations SET last_seq = last_seq + ${n}, last_message_at = now()
+    WHERE id = ${conv}
+    RETURNING last_seq`;
+
+/** A group: only while the sender is a member; no row (and so no message) otherwise. */
+const asMember: SeqSource = ({ conv, sender, n }) => `
+    UPDATE conversations SET last_seq = last_seq + ${n}, last_message_at = now()
+    WHERE id = ${conv} AND EXISTS (
+      SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
+      WHERE g.conversation_id = ${conv} AND gm.user_id = ${sender})
+    RETURNING last_seq`;
 
 /**
- * N messages of one sender in one statement, seqs last_seq-N+1 … last_seq in array order.
+ * A DM: its first message creates the conversation in the same statement, so
+ * a send that fails leaves no empty DM behind. The ids of the pair come from
+ * the conversation id, `dm:<low user id>:<high user id>`.
+ */
+const upsertDirect: SeqSource = ({ conv, n }) => `
+    INSERT INTO conversations (id, kind, user_a, user_b, last_seq, last_message_at)
+    VALUES (${conv}, 'direct', split_part(${conv}, ':', 2)::bigint, split_part(${conv}, ':', 3)::bigint, ${n}, now())
+    ON CONFLICT (id) DO UPDATE
+      SET last_seq = conversations.last_seq + EXCLUDED.last_seq, last_message_at = EXCLUDED.last_message_at
+    RETURNING last_seq`;
+
+/**
+ * The sender has read up to their own newest message (an implicit receipt):
+ * the read cursor moves there in the same statement, never backwards.
+ */
+const readOwn = ({ conv, sender }: { conv: string; sender: string }) => `
+  r AS (
+    INSERT INTO read_cursors (user_id, conversation_id, last_read_seq)
+    SELECT ${sender}, ${conv}, c.last_seq FROM c
+    ON CONFLICT (user_id, conversation_id) DO UPDATE
+      SET last_read_seq = GREATEST(read_cursors.last_read_seq, EXCLUDED.last_read_seq), updated_at = now()
+  )`;
+
+/**
+ * Takes the conversation's next seq, inserts the message and moves the
+ * sender's read cursor, in one statement.
+ * $1 conversation, $2 sender id, $3 sender name, $4 to_kind, $5 to_name, $6 body, $7 client_msg_id.
+ */
+const appendStatement = (seqs: SeqSource) => {
+  const p = { conv: "$1::text", sender: "$2::bigint", n: "1" };
+  return `
+  WITH c AS (${seqs(p)}
+  ),
+  m AS (
+    INSERT INTO messages (conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id)
+    SELECT $1::text, c.last_seq, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::text FROM c
+    RETURNING id, seq, sent_at
+  ),${readOwn(p)}
+  SELECT id, seq, sent_at FROM m`;
+};
+
+/**
+ * N messages of one sender in one statement, seqs last_seq-N+1 … last_seq in
+ * array order, and the sender's read cursor moved to the last of them.
  * $1 conversation, $2 N, $3 sender id, $4 sender name, $5 to_kind, $6 to_name, $7 bodies, $8 client_msg_ids.
  */
-const appendManyStatement = (condition: string) => `
-  WITH c AS (
-    UPDATE conversations SET last_seq = last_seq + $2::int, last_message_at = now()
-    WHERE id = $1 ${condition}
-    RETURNING last_seq
-  )
-  INSERT INTO messages (conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id)
-  SELECT $1::text, c.last_seq - $2::int + v.ord, $3::bigint, $4::text, $5::text, $6::text, v.body, v.client_msg_id
-  FROM c, unnest($7::text[], $8::text[]) WITH ORDINALITY AS v(body, client_msg_id, ord)
-  RETURNING id, seq, sent_at, client_msg_id`;
-const APPEND_MANY = appendManyStatement("");
-const APPEND_MANY_TO_GROUP = appendManyStatement(`AND EXISTS (
-    SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
-    WHERE g.conversation_id = $1 AND gm.user_id = $3::bigint)`);
-const APPEND_TO_GROUP = appendStatement(`AND EXISTS (
-    SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
-    WHERE g.conversation_id = $1 AND gm.user_id = $2::bigint)`);
+const appendManyStatement = (seqs: SeqSource) => {
+  const p = { conv: "$1::text", sender: "$3::bigint", n: "$2::int" };
+  return `
+  WITH c AS (${seqs(p)}
+  ),
+  m AS (
+    INSERT INTO messages (conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id)
+    SELECT $1::text, c.last_seq - $2::int + v.ord, $3::bigint, $4::text, $5::text, $6::text, v.body, v.client_msg_id
+    FROM c, unnest($7::text[], $8::text[]) WITH ORDINALITY AS v(body, client_msg_id, ord)
+    RETURNING id, seq, sent_at, client_msg_id
+  ),${readOwn(p)}
+  SELECT id, seq, sent_at, client_msg_id FROM m`;
+};
+
+/** The statements of each kind of conversation, by the name they are prepared under. */
+const APPEND: Record<ConversationKindName, { name: string; text: string }> = {
+  direct: { name: "parley_append_direct", text: appendStatement(upsertDirect) },
+  group: { name: "parley_append_group", text: appendStatement(asMember) },
+  broadcast: { name: "parley_append_broadcast", text: appendStatement(existing) },
+};
+const APPEND_MANY: Record<ConversationKindName, { name: string; text: string }> = {
+  direct: { name: "parley_append_many_direct", text: appendManyStatement(upsertDirect) },
+  group: { name: "parley_append_many_group", text: appendManyStatement(asMember) },
+  broadcast: { name: "parley_append_many_broadcast", text: appendManyStatement(existing) },
+};
 const USER_CACHE_LIMIT = 10_000;
 
 /** Postgres access for messages, conversations and read cursors. Every send is one round-trip. */
 export class MessageStore {
   /** Usernames never change, so a lookup can be kept; unknown names are not cached (they may sign up). */
   private readonly userCache = new Map<string, UserRef>();
-  /** DM conversations known to exist, so that a send need not ensure the row again. */
-  private readonly knownDirect = new Set<string>();
 
   /**
    * @param prepared runs the send's statement as a named prepared statement, so
@@ -121,42 +175,36 @@ export class MessageStore {
     return row;
   }
 
-  async ensureDirect(a: number, b: number): Promise<string> {
-    const id = directId(a, b);
-    if (!this.knownDirect.has(id)) {
-      await this.db
-        .insert(conversations)
-        .values({ id, kind: "direct", userA: Math.min(a, b), userB: Math.max(a, b) })
-        .onConflictDoNothing();
-      if (this.knownDirect.size >= USER_CACHE_LIMIT) this.knownDirect.clear();
-      this.knownDirect.add(id);
-    }
-    return id;
-  }
-
   /**
-   * Takes the next seq and inserts the message in one statement, so both
-   * commit together or not at all: the seq counter never skips. The row lock
-   * on the conversation orders concurrent senders. With `memberOfGroup`, the
-   * statement also checks membership. Returns undefined when the conversation
-   * is missing or the sender is not a member; returns the original message
-   * when `(sender, client_msg_id)` was already used.
+   * Takes the next seq, inserts the message and moves the sender's read
+   * cursor to it, in one statement, so all of it commits together or not at
+   * all: the seq counter never skips. The row lock on the conversation orders
+   * concurrent senders. A DM's first message creates the conversation. A
+   * group message checks membership (`memberOfGroup`: the group's
+   * conversation, which is the message's own). Returns undefined when the
+   * sender is not a member (or the conversation is missing); returns the
+   * original message when `(sender, client_msg_id)` was already used. Throws
+   * AppError `invalid_argument` for text Postgres cannot store.
    */
   async append(message: NewMessage, memberOfGroup?: string): Promise<{ record: MessageRecord; duplicate: boolean } | undefined> {
-    // The group is the message's own conversation, so the membership check reuses $1 and $2.
-    const grouped = memberOfGroup !== undefined;
+    const statement = APPEND[memberOfGroup !== undefined ? "group" : message.toKind];
     try {
-      const [row] = await this.prepared<{ id: string | number; seq: string | number; sent_at: string | Date }>(
-        grouped ? "parley_append_group" : "parley_append",
-        grouped ? APPEND_TO_GROUP : APPEND,
-        [message.conversationId, message.senderId, message.sender, message.toKind, message.toName, message.body, message.clientMsgId],
-      );
+      const [row] = await this.prepared<{ id: string | number; seq: string | number; sent_at: string | Date }>(statement.name, statement.text, [
+        message.conversationId,
+        message.senderId,
+        message.sender,
+        message.toKind,
+        message.toName,
+        message.body,
+        message.clientMsgId,
+      ]);
       if (row === undefined) return undefined;
       return {
         record: { ...message, id: Number(row.id), seq: Number(row.seq), sentAt: new Date(row.sent_at) },
         duplicate: false,
       };
     } catch (err) {
+      if (pgCode(err)?.startsWith(DATA_EXCEPTION)) throw unstorable(message, err);
       if (pgCode(err) !== UNIQUE_VIOLATION) throw err;
       const original = await this.findByClientMsgId(message.senderId, message.clientMsgId);
       if (original === undefined) throw err;
@@ -166,17 +214,19 @@ export class MessageStore {
 
   /**
    * Appends several messages of one sender to one conversation in one
-   * statement (a group commit): the conversation's seq moves by their number
-   * and they take consecutive seqs in the order given. All or nothing: a
-   * `client_msg_id` used before makes the statement fail with a unique
-   * violation, and the caller falls back to `append` one by one. Returns
-   * undefined when the conversation is missing or the sender is not a member.
+   * statement (a group commit): the conversation's seq moves by their number,
+   * they take consecutive seqs in the order given, and the sender's read
+   * cursor moves to the last. All or nothing: when the statement fails (a
+   * `client_msg_id` used before, text Postgres cannot store), nothing is
+   * stored and the caller settles each message with `append`. Returns
+   * undefined when the sender is not a member.
    */
   async appendMany(messages: NewMessage[], memberOfGroup?: string): Promise<MessageRecord[] | undefined> {
     const [first] = messages;
+    const statement = APPEND_MANY[memberOfGroup !== undefined ? "group" : first.toKind];
     const rows = await this.prepared<{ id: string | number; seq: string | number; sent_at: string | Date; client_msg_id: string }>(
-      memberOfGroup !== undefined ? "parley_append_many_group" : "parley_append_many",
-      memberOfGroup !== undefined ? APPEND_MANY_TO_GROUP : APPEND_MANY,
+      statement.name,
+      statement.text,
       [
         first.conversationId,
         messages.length,
@@ -338,6 +388,29 @@ export class MessageStore {
     );
     return rows.map((r) => Number(r.peer)).filter((id) => id !== userId);
   }
+
+  /** The usernames of `peersOf(userId)`, as spelled at sign-up. */
+  async peerNamesOf(userId: number): Promise<string[]> {
+    const rows = await queryRows<{ username: string }>(
+      this.db,
+      sql`SELECT u.username FROM users u
+          WHERE u.id <> ${userId} AND u.id IN (
+            SELECT CASE WHEN user_a = ${userId} THEN user_b ELSE user_a END
+            FROM conversations WHERE kind = 'direct' AND (user_a = ${userId} OR user_b = ${userId})
+            UNION
+            SELECT other.user_id FROM group_members mine
+            JOIN group_members other ON other.group_id = mine.group_id
+            WHERE mine.user_id = ${userId})
+          ORDER BY u.username`,
+    );
+    return rows.map((r) => r.username);
+  }
+}
+
+/** The refusal for a message whose text Postgres cannot keep, naming the field; the cause stays for the log. */
+function unstorable(message: NewMessage, cause: unknown): AppError {
+  const field = message.body.includes("\u0000") ? "body" : message.clientMsgId.includes("\u0000") ? "client_msg_id" : "message";
+  return Object.assign(new AppError("invalid_argument", `${field} holds text that cannot be stored`), { cause });
 }
 
 function toRecord(row: typeof messages.$inferSelect): MessageRecord {

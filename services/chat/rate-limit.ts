@@ -1,36 +1,23 @@
 /**
- * A token bucket per key: `perSecond` sustained, `burst` at once. Per pod:
- * with N pods a user could reach N times the rate, which is acceptable for
- * flood control and costs no round-trip.
+ * Flood control per user, as the domain sees it: whether one more action is
+ * allowed now, and a way to give a point back. The stores behind it (memory
+ * for one process, Redis for the whole cluster) live in rate-limit-flexible.ts;
+ * services/shared-state.ts chooses one.
  */
-export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-
-  constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Takes one token; false when the bucket is empty. */
-  take(key: string): boolean {
-    const now = this.now();
-    const bucket = this.buckets.get(key) ?? { tokens: this.burst, at: now };
-    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond);
-    bucket.at = now;
-    const allowed = bucket.tokens >= 1;
-    if (allowed) bucket.tokens -= 1;
-    if (!this.buckets.has(key)) {
-      if (this.buckets.size >= 100_000) this.prune(now);
-      this.buckets.set(key, bucket);
-    }
-    return allowed;
-  }
-
-  /** Drops buckets that have refilled completely: they hold no information. */
-  private prune(now: number): void {
-    for (const [key, bucket] of this.buckets) {
-      if (bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(key);
-    }
-  }
+export interface RateLimiter {
+  /** Takes one point for `key`; resolves false when none is left. Never rejects: a store that is down lets the action through. */
+  take(key: string): Promise<boolean>;
+  /** Gives back one point taken by `take` (a send that turned out to be a retry). Never rejects. */
+  refund(key: string): Promise<void>;
 }
+
+/** How many actions a limiter allows: `burst` at once, `perSecond` sustained. */
+export interface RateRule {
+  /** Sustained actions per second, at least 1. */
+  perSecond: number;
+  /** Actions allowed at once from a rested key, at least 1. */
+  burst: number;
+}
+
+/** Makes the limiter named `name` (a key prefix: "send", "typing") for `rule`. */
+export type RateLimiterFactory = (name: string, rule: RateRule) => RateLimiter;
