@@ -6,7 +6,8 @@ const MAX_ENTRIES = 50_000;
 
 /** The embedded mode's cache: one process, so revocation is a local delete. */
 export class MemorySessionCache implements SessionCache {
-  private readonly entries = new Map<string, { session: CachedSession; until: number }>();
+  /** A revoked token keeps a tombstone until its cache entry would have lapsed, so that a verification racing with the revocation cannot put it back. */
+  private readonly entries = new Map<string, { session: CachedSession | "revoked"; until: number }>();
   private readonly listeners: ((sessionId: number) => void)[] = [];
 
   async get(tokenHash: string): Promise<CachedSession | "revoked" | undefined> {
@@ -20,6 +21,7 @@ export class MemorySessionCache implements SessionCache {
   }
 
   async set(tokenHash: string, session: CachedSession): Promise<void> {
+    if (this.entries.get(tokenHash)?.session === "revoked") return;
     if (this.entries.size >= MAX_ENTRIES) {
       // Maps iterate in insertion order: drop the oldest entry.
       const oldest = this.entries.keys().next().value;
@@ -30,6 +32,7 @@ export class MemorySessionCache implements SessionCache {
 
   async revoke(tokenHash: string, sessionId: number, _expiresAt: number): Promise<void> {
     this.entries.delete(tokenHash);
+    this.entries.set(tokenHash, { session: "revoked", until: Date.now() + TTL_MS });
     for (const listener of this.listeners) listener(sessionId);
   }
 

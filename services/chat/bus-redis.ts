@@ -30,11 +30,7 @@ export class RedisBus implements Bus {
     this.connected = subscriber.status === "ready";
     subscriber.on("message", (channel: string, payload: string) => this.receive(channel, payload));
     subscriber.on("ready", () => (this.connected = true));
-    subscriber.on("close", () => {
-      if (!this.connected) return;
-      this.connected = false;
-      for (const handler of this.gapHandlers) handler();
-    });
+    subscriber.on("close", () => this.lost());
     this.health = setInterval(() => void this.checkSubscriber(), SUBSCRIBER_PING_MS);
     this.health.unref();
   }
@@ -47,6 +43,8 @@ export class RedisBus implements Bus {
     } catch (err) {
       if (this.subscriber.status !== "ready") return;
       this.log.warn({ err }, "the bus subscriber does not answer; reconnecting it");
+      // A frozen peer never answers our FIN either, so "close" would only come once it wakes: report the gap now.
+      this.lost();
       this.subscriber.disconnect(true);
     } finally {
       this.pinging = false;
@@ -54,6 +52,13 @@ export class RedisBus implements Bus {
   }
 
   private pinging = false;
+
+  /** The subscription is gone (closed, or not answering): events may be missed until it is back. */
+  private lost(): void {
+    if (!this.connected) return;
+    this.connected = false;
+    for (const handler of this.gapHandlers) handler();
+  }
 
   async publish(channel: string, event: BusEvent): Promise<void> {
     await this.publisher.publish(channel, JSON.stringify(event));

@@ -252,11 +252,10 @@ export class ChatService {
   }
 
   async joinGroup(user: UserRef, name: string): Promise<GroupView> {
-    const { joined, ...group } = await this.deps.groups.join(checkName(name, "group name"), user.id);
+    // The join also starts the read cursor at the group's end: history before joining is readable, not unread.
+    const { joined, lastSeq, ...group } = await this.deps.groups.join(checkName(name, "group name"), user.id);
     // Joining again changes nothing: above all, it must not mark the group read.
     if (!joined) return group;
-    // History before joining is readable, but not "unread".
-    const lastSeq = await this.deps.messages.startReadingAtEnd(user.id, group.conversationId);
     this.publishMembership(user, group.conversationId, true, lastSeq);
     return group;
   }
@@ -376,17 +375,6 @@ export class ChatService {
     }
   }
 
-  /**
-   * Every peer's presence as it stands now, for a stream that opens: a client
-   * that was away (a fault, a drain, a recycled connection) missed the
-   * changes meanwhile, and learns the current state instead.
-   */
-  async presenceOfPeers(user: UserRef): Promise<{ username: string; online: boolean }[]> {
-    const [peers, online] = await Promise.all([this.deps.messages.peerNamesOf(user.id), this.deps.presence.onlineUsernames()]);
-    const onlineNow = new Set(online);
-    return peers.map((username) => ({ username, online: onlineNow.has(username) }));
-  }
-
   private async findUser(username: string): Promise<UserRef> {
     const user = await this.deps.messages.findUser(checkName(username, "username"));
     if (user === undefined) throw new AppError("not_found", `no user named ${quote(username)}`);
@@ -404,13 +392,19 @@ export class ChatService {
 
   /**
    * Fire and forget: what is published is already committed. A failed publish
-   * (a dropped Redis connection reconnects within a few hundred ms) is tried
-   * once more; if that fails too, open streams still get the message from
-   * Postgres through their pod's stream reconciler, within 5 s.
+   * of a message (a dropped Redis connection reconnects within a few hundred
+   * ms) is tried once more; if that fails too, or a membership event is lost,
+   * open streams still catch up from Postgres through their pod's stream
+   * reconciler, within 5 s.
    */
   private publish(channels: string[], event: BusEvent): void {
     for (const channel of channels) {
-      this.deps.bus.publish(channel, event).catch(() => {
+      this.deps.bus.publish(channel, event).catch((err: unknown) => {
+        // A membership event retried late could land after a newer one (a leave after a join); the reconciler repairs it.
+        if (event.type !== "message") {
+          this.log.warn({ err, channel, type: event.type }, "publish failed; open streams catch up from Postgres");
+          return;
+        }
         setTimeout(() => {
           this.deps.bus.publish(channel, event).catch((err: unknown) => {
             this.log.warn({ err, channel, type: event.type }, "publish failed twice; open streams catch up from Postgres");

@@ -67,15 +67,30 @@ export class GroupStore {
   }
 
   /** Adds the user (idempotent; `joined` says whether this call added them). NOT_FOUND for an unknown group. */
-  async join(name: string, userId: number): Promise<GroupView & { joined: boolean }> {
-    const rows = await queryRows<{ group_id: unknown }>(
+  /**
+   * Adds the user, and in the same statement starts their read cursor at the
+   * group's end (history before joining is readable, not unread), so that no
+   * failure can leave a member without one. `joined` is false when they were
+   * a member already (nothing changes); `lastSeq` is where the cursor stands.
+   */
+  async join(name: string, userId: number): Promise<GroupView & { joined: boolean; lastSeq: number }> {
+    const rows = await queryRows<{ last_seq: string | number }>(
       this.db,
-      sql`INSERT INTO group_members (group_id, user_id)
-          SELECT g.id, ${userId}::bigint FROM groups g WHERE lower(g.name) = lower(${name})
-          ON CONFLICT DO NOTHING RETURNING group_id`,
+      sql`WITH joined AS (
+            INSERT INTO group_members (group_id, user_id)
+            SELECT g.id, ${userId}::bigint FROM groups g WHERE lower(g.name) = lower(${name})
+            ON CONFLICT DO NOTHING RETURNING group_id
+          )
+          INSERT INTO read_cursors (user_id, conversation_id, last_read_seq)
+          SELECT ${userId}::bigint, c.id, c.last_seq
+          FROM joined JOIN groups g ON g.id = joined.group_id JOIN conversations c ON c.id = g.conversation_id
+          ON CONFLICT (user_id, conversation_id) DO UPDATE
+            SET last_read_seq = GREATEST(read_cursors.last_read_seq, EXCLUDED.last_read_seq), updated_at = now()
+          RETURNING last_read_seq AS last_seq`,
     );
     const view = await this.get(name, userId);
-    return { ...view, isMember: view.isMember || rows.length > 0, joined: rows.length > 0 };
+    const joined = rows.length > 0;
+    return { ...view, isMember: view.isMember || joined, joined, lastSeq: joined ? Number(rows[0].last_seq) : 0 };
   }
 
   /** Removes the user. NOT_FOUND for an unknown group, PERMISSION_DENIED when not a member. */

@@ -34,13 +34,17 @@ export class Hub {
    * in place, so a replay that starts afterwards cannot miss anything.
    */
   async add(stream: ChatStream, conversationIds: string[]): Promise<void> {
+    // A stream that ended while it was opening must not be attached: nothing would ever detach it.
+    if (stream.isEnded) return;
     this.streams.add(stream);
-    stream.onEnd(() => this.remove(stream));
     for (const id of conversationIds) stream.conversations.add(id);
-    await Promise.all([
+    const subscribed = [
       this.attach(userChannel(stream.user.id), stream),
       ...conversationIds.map((id) => this.attach(conversationChannel(id), stream)),
-    ]);
+    ];
+    // Registered once it is attached everywhere, so that its end detaches it from every channel.
+    stream.onEnd(() => this.remove(stream));
+    await Promise.all(subscribed);
   }
 
   /** Sends `frame` to every stream, then ends each with `kind`: the drain, or a bus gap. */

@@ -36,7 +36,7 @@ export async function livePositions(db: Db, userIds: number[]): Promise<LivePosi
         SELECT u.user_id, c.id, c.kind, c.last_seq, 0 AS last_read_seq
         FROM u JOIN conversations c ON c.kind = 'direct' AND (c.user_a = u.user_id OR c.user_b = u.user_id)
         UNION ALL
-        SELECT u.user_id, c.id, c.kind, c.last_seq, COALESCE(rc.last_read_seq, 0)
+        SELECT u.user_id, c.id, c.kind, c.last_seq, COALESCE(rc.last_read_seq, c.last_seq)
         FROM u
         JOIN group_members gm ON gm.user_id = u.user_id
         JOIN groups g ON g.id = gm.group_id

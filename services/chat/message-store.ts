@@ -370,11 +370,6 @@ export class MessageStore {
     return Number(row?.last_read_seq ?? 0);
   }
 
-  /** Sets a new member's read cursor to the conversation's end, so that old history is not "unread". */
-  async startReadingAtEnd(userId: number, conversationId: string): Promise<number> {
-    return this.markRead(userId, conversationId, Number.MAX_SAFE_INTEGER);
-  }
-
   /** Everyone who shares a DM or a group with the user: the audience of their presence. */
   async peersOf(userId: number): Promise<number[]> {
     const rows = await queryRows<{ peer: string | number }>(
@@ -387,23 +382,6 @@ export class MessageStore {
           WHERE mine.user_id = ${userId}`,
     );
     return rows.map((r) => Number(r.peer)).filter((id) => id !== userId);
-  }
-
-  /** The usernames of `peersOf(userId)`, as spelled at sign-up. */
-  async peerNamesOf(userId: number): Promise<string[]> {
-    const rows = await queryRows<{ username: string }>(
-      this.db,
-      sql`SELECT u.username FROM users u
-          WHERE u.id <> ${userId} AND u.id IN (
-            SELECT CASE WHEN user_a = ${userId} THEN user_b ELSE user_a END
-            FROM conversations WHERE kind = 'direct' AND (user_a = ${userId} OR user_b = ${userId})
-            UNION
-            SELECT other.user_id FROM group_members mine
-            JOIN group_members other ON other.group_id = mine.group_id
-            WHERE mine.user_id = ${userId})
-          ORDER BY u.username`,
-    );
-    return rows.map((r) => r.username);
   }
 }
 

@@ -62,7 +62,7 @@ export class MemoryPresence implements Presence {
   }
 
   async onlineUsernames(): Promise<string[]> {
-    return [...this.streams.keys()].sort();
+    return [...this.announced.keys()].sort();
   }
 
   async onlineCount(): Promise<number> {

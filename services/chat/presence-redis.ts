@@ -127,7 +127,7 @@ export class RedisPresence implements Presence {
   }
 
   async onlineUsernames(): Promise<string[]> {
-    return (await this.redis.hkeys(presenceUsersKey)).map((m) => parse(m).username).sort();
+    return (await this.redis.smembers(presenceAnnouncedKey)).map((m) => parse(m).username).sort();
   }
 
   async onlineCount(): Promise<number> {

@@ -46,7 +46,11 @@ export interface Presence {
   add(user: PresenceUser, streamId: string): Promise<void>;
   /** Forgets a stream; a user left with none is announced offline once the grace has passed without a new one. */
   remove(user: PresenceUser, streamId: string): Promise<void>;
-  /** Usernames online anywhere, sorted. */
+  /**
+   * Usernames online anywhere, sorted, as peers were told: a user whose last
+   * stream closed stays listed through the grace, so that this list and the
+   * `presence` frames never disagree while a user moves between streams.
+   */
   onlineUsernames(): Promise<string[]>;
   /** Distinct users online; cheap, because the scaler polls it. */
   onlineCount(): Promise<number>;

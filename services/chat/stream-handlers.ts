@@ -89,6 +89,11 @@ export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFra
     const session = await sessionReady;
     if (signal.aborted) return;
     if (isMalformed(frame)) {
+      // A hello the stream cannot open with ends the call: waiting for another would leave the client without `ready`.
+      if (!call.stream && typeof frame.field === "string" && frame.field.startsWith("hello")) {
+        call.fail(new AppError("invalid_argument", `malformed hello: ${frame.malformed}`));
+        return;
+      }
       const clientMsgId = typeof frame.clientMsgId === "string" ? frame.clientMsgId : "";
       sendFailed(clientMsgId, new AppError("invalid_argument", `malformed frame: ${frame.malformed}`));
       return;

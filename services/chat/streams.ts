@@ -40,14 +40,22 @@ export class Streams {
     });
     call.stream = stream;
     try {
-      await hub.add(stream, await chat.followedConversations(user));
+      const followed = await chat.followedConversations(user);
+      // The call may have ended meanwhile (cancel, revocation, drain): then nothing may be registered for it.
+      if (stream.isEnded) return stream;
       stream.send(encodeFrame({ ready: { user: { id: String(user.id), username: user.username }, pod: podName } }));
-      stream.onEnd(() => {
-        chat.streamClosed(user, stream.id).catch((err: unknown) => stream.log.warn({ err }, "could not record going offline"));
-      });
+      await hub.add(stream, followed);
+      if (stream.isEnded) return stream;
       // Presence and the online announcement overlap the replay instead of delaying it.
       const opened = chat.streamOpened(user, stream.id);
       opened.catch(() => undefined);
+      // The stream is forgotten only after it was recorded, so that the removal always follows the addition.
+      stream.onEnd(() => {
+        opened
+          .catch(() => undefined)
+          .then(() => chat.streamClosed(user, stream.id))
+          .catch((err: unknown) => stream.log.warn({ err }, "could not record going offline"));
+      });
       this.expireWithSession(stream, session.expiresAt);
 
       const positions = new Map<string, number>();
@@ -65,10 +73,6 @@ export class Streams {
         }
       }
       await opened;
-      // Presence is state, not history: the client learns where its peers stand now, before caught_up.
-      for (const { username, online } of await chat.presenceOfPeers(user)) {
-        stream.send(encodeFrame({ presence: { username, online } }));
-      }
       stream.caughtUp(positions, encodeFrame({ caughtUp: {} }));
       stream.log.debug({ conversations: positions.size }, "stream caught up");
     } catch (err) {

@@ -87,6 +87,12 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   private pingTimer: NodeJS.Timeout | undefined;
   private currentState: ClientState = "closed";
   private stopped = true;
+  /** The last presence state heard of each user: corrected after a reconnect (see `refreshPresence`). */
+  private readonly presence = new Map<string, boolean>();
+  /** How many presence frames were heard of each user, so that a refresh never overrides a newer frame. */
+  private readonly presenceHeard = new Map<string, number>();
+  /** Streams opened so far: after the first, a caught_up also refreshes presence. */
+  private opened = 0;
 
   constructor(private readonly options: ReconnectingClientOptions) {
     super();
@@ -174,6 +180,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
   private open(): void {
     if (this.stopped) return;
     this.setState("connecting");
+    this.opened += 1;
     const call = this.client().connect(bearer(this.options.token));
     this.call = call;
     call.on("data", (frame: ServerFrame) => {
@@ -196,7 +203,12 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
       this.backoff.reset();
       this.setState("live");
       this.emit("caughtUp");
-    } else if (frame.presence) this.emit("presence", frame.presence);
+      if (this.opened > 1) this.refreshPresence();
+    } else if (frame.presence) {
+      this.presence.set(frame.presence.username, frame.presence.online);
+      this.presenceHeard.set(frame.presence.username, (this.presenceHeard.get(frame.presence.username) ?? 0) + 1);
+      this.emit("presence", frame.presence);
+    }
     else if (frame.typing) this.emit("typing", frame.typing);
     else if (frame.pong) this.emit("pong", frame.pong.nonce);
     else if (frame.drain) {
@@ -204,6 +216,30 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
       // Leave now rather than wait for the server to end the stream; the next address takes us.
       this.reconnect(0);
     }
+  }
+
+  /**
+   * Presence changes are events, not history: one that happened while this
+   * client was reconnecting was never sent to it. After a reconnect it asks
+   * ListOnlineUsers and emits a `presence` event for each user it knows of
+   * whose state changed meanwhile, so that what it shows agrees with the
+   * server again.
+   */
+  private refreshPresence(): void {
+    if (this.presence.size === 0) return;
+    // A live presence frame that arrives while the list is on its way is newer than the list: it wins.
+    const heardBefore = new Map(this.presenceHeard);
+    this.client().listOnlineUsers({}, bearer(this.options.token), { deadline: Date.now() + 10_000 }, (err, response) => {
+      if (err || response === undefined || this.stopped) return;
+      const online = new Set(response.usernames);
+      for (const [username, was] of this.presence) {
+        if ((this.presenceHeard.get(username) ?? 0) !== (heardBefore.get(username) ?? 0)) continue;
+        const now = online.has(username);
+        if (now === was) continue;
+        this.presence.set(username, now);
+        this.emit("presence", { username, online: now });
+      }
+    });
   }
 
   /** Emits each (conversation, seq) once: anything at or below the cursor was delivered already. */

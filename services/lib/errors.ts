@@ -67,6 +67,8 @@ export function isUnavailable(err: unknown): boolean {
     if (/Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Connection is closed|Query read timeout/i.test(message)) {
       return true;
     }
+    // A Redis server that answers with an error (OOM, BUSY, READONLY, LOADING, MISCONF) is a dependency in trouble.
+    if ((e as { name?: unknown }).name === "ReplyError") return true;
     // ioredis, which fails fast while Redis is unreachable (no offline queue, no retries).
     if (/Stream isn't writeable and enableOfflineQueue|Reached the max retries per request limit|Command timed out|Command aborted due to connection close/i.test(message)) {
       return true;
