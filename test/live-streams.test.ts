@@ -293,3 +293,37 @@ test.serial("a send stuck behind a row lock is refused UNAVAILABLE and rolled ba
   );
   t.log(`refused with UNAVAILABLE after ${waited} ms behind the lock; the retry is seq ${retried.seq}, delivered once`);
 });
+
+test.serial("streams cancelled while they open leave nothing behind: the user goes offline once the grace is over", async (t) => {
+  const server = await startServer({ DATABASE_URL: await freshDatabase(), PRESENCE_GRACE_SECONDS: "1" });
+  t.teardown(() => server.shutdown());
+  const ana = await newUser(server.address, "ana");
+  const ben = await newUser(server.address, "ben");
+  await ana.api.send({ username: ben.username }, "peers", "c-1");
+  // Cancelled at every point of the opening: before the token check, during the replay, just after caught_up.
+  for (let i = 0; i < 30; i++) {
+    const stream = RawStream.connect(server.address, ana.token).hello();
+    await new Promise((resolve) => setTimeout(resolve, i % 10));
+    stream.close();
+  }
+  let online: string[] = [];
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    online = await ben.api.listOnlineUsers();
+    if (!online.includes(ana.username)) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  t.false(online.includes(ana.username), "ana is not left online by a stream that never fully opened");
+});
+
+test.serial("a hello the server cannot open with ends the call INVALID_ARGUMENT, naming the field", async (t) => {
+  const server = await startServer({ DATABASE_URL: await freshDatabase() });
+  t.teardown(() => server.shutdown());
+  const ana = await newUser(server.address, "ana");
+  const stream = RawStream.connect(server.address, ana.token).hello([{ conversationId: "x\u0000y", seq: 1 }]);
+  t.teardown(() => stream.close());
+  const end = await stream.done;
+  t.is(end.code, status.INVALID_ARGUMENT);
+  t.regex(end.details, /conversation_id/);
+  t.false(stream.frames.some((f) => f.ready), "no ready for a hello it could not open with");
+});
