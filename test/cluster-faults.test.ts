@@ -11,6 +11,7 @@ import { ParleyApi } from "../services/client/api.js";
 import type { ReconnectingClient } from "../services/client/reconnecting-client.js";
 import { eventually, inboxFor, newUser, pollUntil, uniqueName, type Inbox, type TestUser } from "./helpers/clients.js";
 import { fullHistory, range } from "./helpers/history.js";
+import { cleanupsOf } from "./helpers/faults.js";
 import { freshDatabase, freshRedis } from "./helpers/infra.js";
 import { SendLoop } from "./helpers/send-loop.js";
 import { NO_RATE_LIMIT, spawnServer, stopPod, type ChildServer } from "./helpers/servers.js";
@@ -22,21 +23,6 @@ const PRESENCE_TTL_SECONDS = 6;
 
 // ---------------------------------------------------------------------------
 // Helpers of this file
-
-/** Runs the test's cleanups in reverse order once it is over, whatever happened. */
-function cleanupsOf(t: ExecutionContext): (cleanup: () => unknown) => void {
-  const cleanups: (() => unknown)[] = [];
-  t.teardown(async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch {
-        // best effort: the rest must still run
-      }
-    }
-  });
-  return (cleanup) => cleanups.push(cleanup);
-}
 
 interface Cluster {
   pods: ChildServer[];
