@@ -10,7 +10,7 @@ import type { Message, Target } from "../gen/parley/chat/v1/chat.js";
 import { ParleyApi } from "../services/client/api.js";
 import type { ReconnectingClient } from "../services/client/reconnecting-client.js";
 import { eventually, inboxFor, newUser, pollUntil, uniqueName, type Inbox, type TestUser } from "./helpers/clients.js";
-import { fullHistory, range } from "./helpers/history.js";
+import { assertIntact, fullHistory } from "./helpers/history.js";
 import { cleanupsOf } from "./helpers/faults.js";
 import { freshDatabase, freshRedis } from "./helpers/infra.js";
 import { SendLoop } from "./helpers/send-loop.js";
@@ -110,13 +110,7 @@ async function checkEverythingArrived(
   receivers: Watched[],
 ): Promise<Message[]> {
   const history = await fullHistory(api, conversationId);
-  t.deepEqual(
-    history.map((m) => m.seq),
-    range(1, history.length),
-    "the stored seqs have no gap",
-  );
-  t.is(new Set(history.map((m) => `${m.sender}/${m.clientMsgId}`)).size, history.length, "each send is stored once");
-  const stored = new Map(history.map((m) => [m.id, m]));
+  const stored = assertIntact(t, history);
   const acked = loops.flatMap((loop) => loop.acked.map((a) => a.message));
   const lost = acked.filter((m) => {
     const s = stored.get(m.id);

@@ -1,5 +1,5 @@
 import { and, eq, gt, isNull, sql } from "drizzle-orm";
-import { queryRows, type Db } from "../db/client.js";
+import { bigintArray, queryRows, type Db } from "../db/client.js";
 import { sessions, users } from "../db/schema.js";
 import { AppError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
@@ -64,10 +64,9 @@ export class SessionStore {
    */
   async endedAmong(sessionIds: number[]): Promise<number[]> {
     if (sessionIds.length === 0) return [];
-    const ids = `{${sessionIds.map((id) => Math.trunc(id)).join(",")}}`;
     const rows = await queryRows<{ id: string | number }>(
       this.db,
-      sql`SELECT id FROM sessions WHERE id = ANY(${ids}::bigint[]) AND (revoked_at IS NOT NULL OR expires_at <= now())`,
+      sql`SELECT id FROM sessions WHERE id = ANY(${bigintArray(sessionIds)}::bigint[]) AND (revoked_at IS NOT NULL OR expires_at <= now())`,
     );
     return rows.map((r) => Number(r.id));
   }

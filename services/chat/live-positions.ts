@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { queryRows, type Db } from "../db/client.js";
+import { bigintArray, queryRows, type Db } from "../db/client.js";
 import type { ConversationKindName } from "../db/schema.js";
 import { BROADCAST_ID } from "./message-store.js";
 
@@ -14,16 +14,13 @@ export interface LivePosition {
   lastReadSeq: number;
 }
 
-/** A Postgres array literal of integer ids; numbers only, so it needs no escaping. */
-export const idArray = (ids: number[]) => `{${ids.map((id) => Math.trunc(id)).join(",")}}`;
-
 /**
  * Every DM and group of `userIds`, and broadcast, with their last seq: what
  * the stream reconciler compares this pod's streams against. One statement
  * for the whole pod.
  */
 export async function livePositions(db: Db, userIds: number[]): Promise<LivePosition[]> {
-  const users = idArray(userIds);
+  const users = bigintArray(userIds);
   const rows = await queryRows<{
     user_id: string | number | null;
     id: string;

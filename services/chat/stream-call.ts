@@ -56,7 +56,7 @@ export class StreamCall implements FrameSink {
     return this.controller.signal.aborted;
   }
 
-  /** The HTTP/2 connection the call came on, for recycling; see lib/http2-session.ts. */
+  /** The grpc-js call, whose HTTP/2 connection the registry watches for recycling (lib/http2-session.ts). */
   get grpcCall(): GrpcFrameStream {
     return this.call;
   }

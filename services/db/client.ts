@@ -118,6 +118,13 @@ async function openPglite(dataDir: string, log: Logger): Promise<Database> {
   };
 }
 
+/**
+ * A Postgres array literal of integer ids, to pass as one parameter
+ * (`= ANY(${ids}::bigint[])`): drizzle's `sql` would spread a JS array into
+ * one parameter per element. Numbers only, so it needs no escaping.
+ */
+export const bigintArray = (ids: number[]): string => `{${ids.map((id) => Math.trunc(id)).join(",")}}`;
+
 /** Runs raw SQL and returns its rows; both drivers answer with `{ rows }`. */
 export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown as { rows: T[] };

@@ -1,25 +1,28 @@
 // What the transport checks in every decoded request, field by field, with the
 // proto descriptors as the map: text the store cannot keep, numbers beyond
 // what a JavaScript number holds. Fields are named as the .proto names them.
-import { readdirSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import protobuf from "protobufjs";
+import { fileDescriptorSetBase64 } from "../../gen/descriptor-set.js";
 import { hasNul } from "./text.js";
 
-const PROTO_ROOT = fileURLToPath(new URL("../../proto", import.meta.url));
+// protobufjs's descriptor extension is CommonJS only.
+const { FileDescriptorSet } = createRequire(import.meta.url)("protobufjs/ext/descriptor") as {
+  FileDescriptorSet: { decode(bytes: Uint8Array): protobuf.Message };
+};
 
 let root: protobuf.Root | null | undefined;
 
-/** Every .proto under proto/, loaded once; null when they cannot be read (the checks then fall back to field keys). */
+/**
+ * The types buf compiled from proto/ (gen/descriptor-set.ts, the same bytes
+ * that reflection serves), loaded once; null if they cannot be read (the
+ * checks then fall back to field keys).
+ */
 function protoRoot(): protobuf.Root | null {
   if (root !== undefined) return root;
   try {
-    const files = (readdirSync(PROTO_ROOT, { recursive: true }) as string[]).filter((f) => f.endsWith(".proto"));
-    const loaded = new protobuf.Root();
-    // google/protobuf/*.proto are built into protobufjs.
-    loaded.resolvePath = (_origin, target) => (isAbsolute(target) || target.startsWith("google/") ? target : join(PROTO_ROOT, target));
-    loaded.loadSync(files, { keepCase: true });
+    const set = FileDescriptorSet.decode(Buffer.from(fileDescriptorSetBase64, "base64"));
+    const loaded = (protobuf.Root as unknown as { fromDescriptor(set: protobuf.Message): protobuf.Root }).fromDescriptor(set);
     loaded.resolveAll();
     root = loaded;
   } catch {
@@ -76,7 +79,8 @@ function nulInMessage(type: protobuf.Type, value: unknown, exempt: ReadonlySet<s
     if (v === undefined || v === null || exempt.has(`${type.fullName.slice(1)}.${field.name}`)) continue;
     const name = path ? `${path}.${field.name}` : field.name;
     let items: unknown[];
-    if (field.map) {
+    // A map: ts-proto holds it as an object. (protobufjs reads a map from a descriptor as a repeated entry message.)
+    if (field.map || (field.repeated && isObject(v))) {
       if (!isObject(v)) continue;
       if (Object.keys(v).some(hasNul)) return `${name} (a key)`;
       items = Object.values(v);

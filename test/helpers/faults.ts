@@ -12,7 +12,7 @@ import type { Message, ServerFrame, Target } from "../../gen/parley/chat/v1/chat
 import { ParleyApi } from "../../services/client/api.js";
 import type { ReconnectingClient } from "../../services/client/reconnecting-client.js";
 import { inboxFor, newUser, pollUntil, uniqueName, type Inbox, type TestUser } from "./clients.js";
-import { fullHistory, range } from "./history.js";
+import { assertIntact, fullHistory, range } from "./history.js";
 import { RawStream } from "./raw-stream.js";
 import { SendLoop } from "./send-loop.js";
 import { NO_RATE_LIMIT, spawnServer, stopPod, type ChildServer, type Env } from "./servers.js";
@@ -384,13 +384,7 @@ export async function retryRefused(t: ExecutionContext, scene: Scene, loops: Sen
  */
 export async function checkDelivery(t: ExecutionContext, scene: Scene, conversationId = scene.dm): Promise<string> {
   const history = await fullHistory(scene.anaApi, conversationId);
-  t.deepEqual(
-    history.map((m) => m.seq),
-    range(1, history.length),
-    "the stored seqs have no gap",
-  );
-  t.is(new Set(history.map((m) => `${m.sender}/${m.clientMsgId}`)).size, history.length, "each send is stored once");
-  const stored = new Map(history.map((m) => [m.id, m]));
+  const stored = assertIntact(t, history);
   const mine = scene.acked.filter((a) => a.message.conversationId === conversationId);
   t.deepEqual(
     mine.filter(({ message: m }) => stored.get(m.id)?.seq !== m.seq || stored.get(m.id)?.body !== m.body).map((a) => brief(a.message)),

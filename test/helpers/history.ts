@@ -1,5 +1,6 @@
 // Stored history as a client reads it, for checking it against what was
 // acknowledged and what receivers got.
+import type { ExecutionContext } from "ava";
 import type { Message } from "../../gen/parley/chat/v1/chat.js";
 import type { ParleyApi } from "../../services/client/api.js";
 
@@ -22,3 +23,18 @@ export async function fullHistory(api: ParleyApi, conversationId: string): Promi
 
 /** `from`, `from + 1`, … `to` (empty when `to < from`): the seqs a gap-free conversation holds. */
 export const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+
+/**
+ * Asserts what every fault test asserts of a stored conversation: seqs 1…n
+ * with no gap, and each (sender, client_msg_id) once. Returns the messages by
+ * id, to check acknowledged sends against.
+ */
+export function assertIntact(t: ExecutionContext, history: Message[]): Map<string, Message> {
+  t.deepEqual(
+    history.map((m) => m.seq),
+    range(1, history.length),
+    "the stored seqs have no gap",
+  );
+  t.is(new Set(history.map((m) => `${m.sender}/${m.clientMsgId}`)).size, history.length, "each send is stored once");
+  return new Map(history.map((m) => [m.id, m]));
+}
