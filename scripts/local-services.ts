@@ -90,14 +90,22 @@ export async function startPostgres(dir: string): Promise<LocalPostgres> {
 async function launchPostgres(data: string, port: number): Promise<void> {
   const [cmd, ...args] = runAsPostgres([
     join(PG_BIN, "postgres"),
-    "-D", data,
-    "-p", String(port),
-    "-k", data,
-    "-c", "listen_addresses=127.0.0.1",
-    "-c", "fsync=off",
-    "-c", "synchronous_commit=off",
-    "-c", "full_page_writes=off",
-    "-c", "max_connections=300",
+    "-D",
+    data,
+    "-p",
+    String(port),
+    "-k",
+    data,
+    "-c",
+    "listen_addresses=127.0.0.1",
+    "-c",
+    "fsync=off",
+    "-c",
+    "synchronous_commit=off",
+    "-c",
+    "full_page_writes=off",
+    "-c",
+    "max_connections=300",
   ]);
   const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
   let output = "";

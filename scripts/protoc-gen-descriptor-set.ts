@@ -18,11 +18,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import {
-  CodeGeneratorRequestSchema,
-  CodeGeneratorResponse_Feature,
-  CodeGeneratorResponseSchema,
-} from "@bufbuild/protobuf/wkt";
+import { CodeGeneratorRequestSchema, CodeGeneratorResponse_Feature, CodeGeneratorResponseSchema } from "@bufbuild/protobuf/wkt";
 
 const OUTPUT = "descriptor-set.ts";
 /** CodeGeneratorRequest.proto_file and FileDescriptorSet.file. */

@@ -1,11 +1,11 @@
 // The process entry point: `npm start`. Reads the environment, starts the
 // services it names, and drains on SIGTERM or SIGINT.
 import { startParley } from "./app.js";
-import { ConfigError, loadConfig } from "./lib/config.js";
+import { type Config, ConfigError, loadConfig } from "./lib/config.js";
 import { FolderLockedError } from "./lib/dir-lock.js";
 import { createLogger } from "./lib/logger.js";
 
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (err) {

@@ -23,7 +23,7 @@ test("the Parley driver's fanout delivers every message to every member exactly 
   const system: System = { name: "parley", driver, backends: [{ name: "in-process", address: server.address, pids: () => [] }], dependencies: [] };
 
   const session = await Session.open(system, population, usersOf(population, "fanout"));
-  let step;
+  let step: Awaited<ReturnType<Session["run"]>>;
   try {
     step = await session.run({ scenario: "fanout", rate: 20, durationMs: 2_000, drainMs: 15_000, bodyBytes: 64, tag: "smk1" });
   } finally {
@@ -46,7 +46,7 @@ test("the delivery tracker counts loss and duplicates per (receiver, message)", 
   const population = buildPopulation("trk", 4, 2, 1);
   const tracker = new DeliveryTracker("t1", population.names.length);
   const routes = [0, 1].map((k) => routeOf(population, "fanout", k));
-  routes.forEach((route, k) => tracker.sending(k, route, 0));
+  for (const [k, route] of routes.entries()) tracker.sending(k, route, 0);
   const body = (k: number) => encodeBody("t1", k, 0, 32);
   tracker.receive(routes[0].recipients[0], body(0));
   tracker.receive(routes[0].recipients[0], body(0)); // again: a duplicate

@@ -77,27 +77,48 @@ test("GetHistory: newest page first, 50 by default, 200 at most, ascending, with
     sent.push(await (i % 3 === 0 ? say(bob, { username: alice.username }, `m${i}`) : say(alice, { username: bob.username }, `m${i}`)));
   }
   const id = sent[0].conversationId;
-  t.deepEqual(sent.map((m) => m.seq), Array.from({ length: 205 }, (_, i) => i + 1));
+  t.deepEqual(
+    sent.map((m) => m.seq),
+    Array.from({ length: 205 }, (_, i) => i + 1),
+  );
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
   const newest = await alice.api.getHistory(id);
-  t.deepEqual(newest.messages.map((m) => m.seq), range(156, 205));
-  t.deepEqual(newest.messages.map((m) => m.body), range(156, 205).map((i) => `m${i}`));
+  t.deepEqual(
+    newest.messages.map((m) => m.seq),
+    range(156, 205),
+  );
+  t.deepEqual(
+    newest.messages.map((m) => m.body),
+    range(156, 205).map((i) => `m${i}`),
+  );
   t.true(newest.hasMore);
   t.deepEqual(newest.messages[49], { ...sent[204] });
 
   const capped = await bob.api.getHistory(id, 0, 1000);
-  t.deepEqual(capped.messages.map((m) => m.seq), range(6, 205));
+  t.deepEqual(
+    capped.messages.map((m) => m.seq),
+    range(6, 205),
+  );
   t.true(capped.hasMore);
   t.deepEqual(await bob.api.getHistory(id, 0, 200), capped);
 
   const oldest = await alice.api.getHistory(id, 6, 0);
-  t.deepEqual(oldest.messages.map((m) => m.seq), range(1, 5));
+  t.deepEqual(
+    oldest.messages.map((m) => m.seq),
+    range(1, 5),
+  );
   t.false(oldest.hasMore);
   const middle = await alice.api.getHistory(id, 100, 10);
-  t.deepEqual(middle.messages.map((m) => m.seq), range(90, 99));
+  t.deepEqual(
+    middle.messages.map((m) => m.seq),
+    range(90, 99),
+  );
   t.true(middle.hasMore);
-  t.deepEqual(middle.messages.map((m) => m.sender), range(90, 99).map((i) => (i % 3 === 0 ? bob.username : alice.username)));
+  t.deepEqual(
+    middle.messages.map((m) => m.sender),
+    range(90, 99).map((i) => (i % 3 === 0 ? bob.username : alice.username)),
+  );
 
   t.deepEqual(await everything(bob, id, 30), { seqs: range(1, 205), pages: 7 });
   const beyond = await alice.api.getHistory(id, 206, 200);
@@ -127,8 +148,14 @@ test("ListConversations: titles, kinds, last_seq, last_read_seq, and unread coun
   t.like(broadcast, { kind: BROADCAST, title: "broadcast" });
 
   const bobInbox = await bob.api.listConversations();
-  t.like(bobInbox.find((c) => c.id === dm), { kind: DIRECT, title: alice.username, lastSeq: 3, lastReadSeq: 3, unread: 0 });
-  t.like(bobInbox.find((c) => c.id === group.conversationId), { title: name, lastSeq: 3, lastReadSeq: 2, unread: 1 });
+  t.like(
+    bobInbox.find((c) => c.id === dm),
+    { kind: DIRECT, title: alice.username, lastSeq: 3, lastReadSeq: 3, unread: 0 },
+  );
+  t.like(
+    bobInbox.find((c) => c.id === group.conversationId),
+    { title: name, lastSeq: 3, lastReadSeq: 2, unread: 1 },
+  );
 
   t.is(await alice.api.markRead(dm, 3), 3);
   t.like(await conversation(alice, dm), { lastReadSeq: 3, unread: 0 });
@@ -152,7 +179,10 @@ test("MarkRead never moves backwards and is capped at last_seq; the read frame o
   const inbox = await online(t, alice);
   t.deepEqual(inbox.bodies(dm), ["4", "5"]);
   inbox.client.markRead(dm, 4);
-  await eventually(() => conversation(alice, dm), (c) => c?.lastReadSeq === 4);
+  await eventually(
+    () => conversation(alice, dm),
+    (c) => c?.lastReadSeq === 4,
+  );
   inbox.client.markRead(dm, 1);
   const pong = new Promise((resolve) => inbox.client.once("pong", resolve));
   inbox.client.ping();
@@ -182,7 +212,10 @@ test("groups: the creator is a member, counts are right, join is idempotent, nam
   // A late joiner can read the history, but it is not unread for them.
   t.like(await carol.api.joinGroup(name), { memberCount: 3 });
   t.like(await conversation(carol, created.conversationId), { lastSeq: 3, lastReadSeq: 3, unread: 0 });
-  t.deepEqual((await carol.api.getHistory(created.conversationId)).messages.map((m) => m.body), ["one", "two", "three"]);
+  t.deepEqual(
+    (await carol.api.getHistory(created.conversationId)).messages.map((m) => m.body),
+    ["one", "two", "three"],
+  );
 
   t.like(await bob.api.leaveGroup(name.toUpperCase()), { name, memberCount: 2, isMember: false });
   t.is(await conversation(bob, created.conversationId), undefined);
@@ -214,7 +247,11 @@ test("ListGroups: query matches part of the name ignoring case, % and _ are lite
   const listed = await alice.api.listGroups(tag);
   t.deepEqual(
     listed.map((g) => [g.name, g.isMember, g.memberCount]).sort(),
-    [[under, true, 1], [plain, true, 1], [other, false, 2]].sort(),
+    [
+      [under, true, 1],
+      [plain, true, 1],
+      [other, false, 2],
+    ].sort(),
   );
 });
 
@@ -283,8 +320,14 @@ test("typing reaches the DM peer and the group members, not the typer, and is ne
   ]);
   t.deepEqual(typing(carolInbox), [{ from: alice.username, to: { group: group.name } }]);
   t.deepEqual(aliceInbox.typing, []);
-  t.deepEqual((await bob.api.getHistory(dm)).messages.map((m) => m.body), ["before typing"]);
-  t.deepEqual((await bob.api.getHistory(group.conversationId)).messages.map((m) => m.body), ["after typing"]);
+  t.deepEqual(
+    (await bob.api.getHistory(dm)).messages.map((m) => m.body),
+    ["before typing"],
+  );
+  t.deepEqual(
+    (await bob.api.getHistory(group.conversationId)).messages.map((m) => m.body),
+    ["after typing"],
+  );
   t.like(await conversation(bob, dm), { lastSeq: 1 });
 });
 
@@ -315,8 +358,14 @@ test("DMs, groups and broadcast are delivered live to Connect and to Subscribe",
   t.deepEqual(strip(inbox.messages), expected);
   t.deepEqual(strip(sub.messages()), expected);
   const dm = { username: receiver.username };
-  t.deepEqual(expected.map((m) => m.to), [dm, { group: group.name }, { broadcast: true }, dm]);
-  t.false(sub.frames.some((f) => f.drain), "the Subscribe stream failed");
+  t.deepEqual(
+    expected.map((m) => m.to),
+    [dm, { group: group.name }, { broadcast: true }, dm],
+  );
+  t.false(
+    sub.frames.some((f) => f.drain),
+    "the Subscribe stream failed",
+  );
   // The sender's own stream gets the DM and group messages too (its other devices stay in sync).
   await senderInbox.until(() => strip(senderInbox.messages).length === 4, "the sender's own copies");
 });

@@ -34,13 +34,16 @@ test.after("both server processes still serve, and logged no error, after every 
     const stream = await openStream(server.address, user.token);
     await stream.ping();
     stream.close();
-    t.deepEqual(server.logs.filter((line) => /"level":(50|60)/.test(line)), []);
+    t.deepEqual(
+      server.logs.filter((line) => /"level":(50|60)/.test(line)),
+      [],
+    );
   }
 });
 
 test.after.always(async (t) => {
   const servers = [t.context.server, t.context.limited];
-  servers.forEach((server) => server?.kill("SIGTERM"));
+  for (const server of servers) server?.kill("SIGTERM");
   await Promise.all(servers.map((server) => server?.exited));
 });
 
@@ -59,7 +62,10 @@ class ByteStream extends RawStream<ClientDuplexStream<ClientFrame | Buffer, Serv
   constructor(address: string, token: string | undefined) {
     const client = new Client(address, credentials.createInsecure());
     const serialize = (v: ClientFrame | Buffer) => (Buffer.isBuffer(v) ? v : Buffer.from(ClientFrame.encode(v).finish()));
-    super(client.makeBidiStreamRequest(`${CHAT}Connect`, serialize, (b) => ServerFrame.decode(b), bearer(token)), () => client.close());
+    super(
+      client.makeBidiStreamRequest(`${CHAT}Connect`, serialize, (b) => ServerFrame.decode(b), bearer(token)),
+      () => client.close(),
+    );
   }
 
   write(frame: ClientFrame | Buffer): void {
@@ -72,7 +78,9 @@ class ByteStream extends RawStream<ClientDuplexStream<ClientFrame | Buffer, Serv
     await this.until(
       () => {
         for (const frame of this.frames) {
-          if (this.taken.has(frame) || (found = pick(frame)) === undefined) continue;
+          if (this.taken.has(frame)) continue;
+          found = pick(frame);
+          if (found === undefined) continue;
           this.taken.add(frame);
           return true;
         }
@@ -214,7 +222,10 @@ test("UNAUTHENTICATED: Connect and Subscribe end at once for a missing, bad, exp
     const stream = new ByteStream(address, token);
     stream.write({ hello: { cursors: [] } });
     t.is((await stream.ended())?.code, status.UNAUTHENTICATED, `Connect with a ${label} token`);
-    t.false(stream.frames.some((f) => f.ready || f.caughtUp), `Connect with a ${label} token sent frames`);
+    t.false(
+      stream.frames.some((f) => f.ready || f.caughtUp),
+      `Connect with a ${label} token sent frames`,
+    );
     stream.close();
 
     const api = new ParleyApi(address, token);
@@ -234,7 +245,9 @@ test("UNAUTHENTICATED: logging out ends the streams opened with that token", asy
   const { token } = await api.logIn(user.username, PASSWORD);
   const doomed = await openStream(address, token);
   const other = await openStream(address, user.token);
-  t.teardown(() => [doomed, other].forEach((s) => s.close()));
+  t.teardown(() => {
+    for (const s of [doomed, other]) s.close();
+  });
   await api.logOut();
   t.is((await doomed.ended())?.code, status.UNAUTHENTICATED);
   await other.ping();
@@ -286,7 +299,10 @@ test("PERMISSION_DENIED: another group or DM, on unary calls and on Connect; not
   await stream.ping();
 
   t.deepEqual((await owner.api.getHistory(group.conversationId)).messages, []);
-  t.deepEqual((await owner.api.getHistory(dm)).messages.map((m) => m.body), ["private"]);
+  t.deepEqual(
+    (await owner.api.getHistory(dm)).messages.map((m) => m.body),
+    ["private"],
+  );
   t.is((await owner.api.listGroups(group.name))[0]?.memberCount, 1);
 });
 
@@ -326,7 +342,11 @@ test("INVALID_ARGUMENT: bodies, names, client_msg_id and targets, on unary calls
   await refused(t, user.api.markRead("x\u0000", 1), status.INVALID_ARGUMENT, "MarkRead of a conversation_id with U+0000");
   await refused(t, user.api.listGroups("\u0000"), status.INVALID_ARGUMENT, "ListGroups with U+0000");
   const conversations = await peer.api.listConversations();
-  t.deepEqual(conversations.filter((c) => c.kind !== ConversationKind.CONVERSATION_KIND_BROADCAST), [], "a refused DM made a conversation");
+  t.deepEqual(
+    conversations.filter((c) => c.kind !== ConversationKind.CONVERSATION_KIND_BROADCAST),
+    [],
+    "a refused DM made a conversation",
+  );
 });
 
 test("INVALID_ARGUMENT stops exactly at the limits: 4096 bytes and 64-character ids pass everywhere", async (t) => {
@@ -348,7 +368,10 @@ test("INVALID_ARGUMENT stops exactly at the limits: 4096 bytes and 64-character 
   const emojiId = "😀".repeat(64);
   t.is((await sendRaw(user.api, { clientMsgId: emojiId, to: { username: peer.username }, body: "emoji id" })).message?.clientMsgId, emojiId);
   const history = await peer.api.getHistory(stream.frames.find((f) => f.sent)?.sent?.message?.conversationId ?? "");
-  t.deepEqual(history.messages.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  t.deepEqual(
+    history.messages.map((m) => m.seq),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
 });
 
 test("ALREADY_EXISTS: CreateGroup with a taken name, ignoring case", async (t) => {
@@ -361,7 +384,10 @@ test("ALREADY_EXISTS: CreateGroup with a taken name, ignoring case", async (t) =
     await refused(t, first.api.createGroup(attempt), status.ALREADY_EXISTS, `first: ${attempt}`);
   }
   const groups = await second.api.listGroups(name);
-  t.deepEqual(groups.map((g) => [g.name, g.memberCount, g.isMember]), [[name, 1, false]]);
+  t.deepEqual(
+    groups.map((g) => [g.name, g.memberCount, g.isMember]),
+    [[name, 1, false]],
+  );
 });
 
 /** What RATE_LIMIT_BURST=3 and RATE_LIMIT_PER_SECOND=1 let through since `started`. */
@@ -382,7 +408,10 @@ test("RESOURCE_EXHAUSTED: a flood of unary sends is cut at the burst, and sendin
   // What was acknowledged is stored, gap-free; nothing else is.
   const history = await peer.api.getHistory(sent[0].conversationId);
   t.deepEqual(history.messages.map((m) => m.id).sort(), sent.map((m) => m.id).sort());
-  t.deepEqual(history.messages.map((m) => m.seq), sent.map((_, i) => i + 1));
+  t.deepEqual(
+    history.messages.map((m) => m.seq),
+    sent.map((_, i) => i + 1),
+  );
   await sleep(1100);
   t.is((await user.api.send({ username: peer.username }, "later", randomUUID())).body, "later");
 });
@@ -416,11 +445,24 @@ test("malformed bytes: unary calls get INVALID_ARGUMENT, Subscribe ends with it"
   for (const garbage of GARBAGE) {
     for (const rpc of ["Send", "GetHistory", "MarkRead", "CreateGroup", "ListGroups", "ListConversations"]) {
       const call = new Promise((resolve, reject) =>
-        client.makeUnaryRequest(`${CHAT}${rpc}`, () => garbage, (b) => b, null, bearer(user.token), (e, r) => (e ? reject(e) : resolve(r))),
+        client.makeUnaryRequest(
+          `${CHAT}${rpc}`,
+          () => garbage,
+          (b) => b,
+          null,
+          bearer(user.token),
+          (e, r) => (e ? reject(e) : resolve(r)),
+        ),
       );
       await refused(t, call, status.INVALID_ARGUMENT, `${rpc} with ${garbage.toString("hex")}`);
     }
-    const sub = client.makeServerStreamRequest(`${CHAT}Subscribe`, () => garbage, (b) => b, null, bearer(user.token));
+    const sub = client.makeServerStreamRequest(
+      `${CHAT}Subscribe`,
+      () => garbage,
+      (b) => b,
+      null,
+      bearer(user.token),
+    );
     t.is(await endCode(sub), status.INVALID_ARGUMENT, `Subscribe with ${garbage.toString("hex")}`);
   }
 });

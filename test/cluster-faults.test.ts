@@ -120,7 +120,11 @@ async function checkEverythingArrived(
   // Each loop sends one at a time, so its messages are stored in the order it sent them.
   for (const loop of loops) {
     const mine = history.filter((m) => m.clientMsgId.startsWith(`${loop.name}-`)).map((m) => m.body);
-    t.deepEqual(mine, loop.acked.map((a) => a.message.body), `${loop.name}'s sends, once each, in order`);
+    t.deepEqual(
+      mine,
+      loop.acked.map((a) => a.message.body),
+      `${loop.name}'s sends, once each, in order`,
+    );
   }
   const last = history.length;
   for (const r of receivers) {
@@ -156,7 +160,11 @@ test.serial("SIGTERM: clients on the drained pod get drain, resume on the other 
   // Rita and Ravi are on pod A (the drained one first in their list); Rosa is on pod B.
   const drained = await Promise.all([rita, ravi].map((u) => watch(cluster, u, [a.address, b.address])));
   const rosaW = await watch(cluster, rosa, [b.address, a.address]);
-  for (const w of drained) t.deepEqual(w.readies.map((r) => r.value), [a.pod]);
+  for (const w of drained)
+    t.deepEqual(
+      w.readies.map((r) => r.value),
+      [a.pod],
+    );
 
   // Sam sends unary through pod B; Rita and Ravi keep sending on their streams throughout.
   const loops = [
@@ -211,8 +219,7 @@ test.serial("SIGKILL: the dead pod's users leave ListOnlineUsers within 30 s and
   const peerW = await watch(cluster, peer, [b.address]);
   // The victims' clients know only pod A: nothing brings them back online elsewhere.
   const victims = await Promise.all([victim1, victim2].map((u) => watch(cluster, u, [a.address])));
-  const saw = (username: string, online: boolean) => () =>
-    peerW.inbox.presence.some((p) => p.username === username && p.online === online);
+  const saw = (username: string, online: boolean) => () => peerW.inbox.presence.some((p) => p.username === username && p.online === online);
   for (const v of [victim1, victim2]) await peerW.inbox.until(saw(v.username, true), `${v.username} online`, WAIT_MS);
   const onB = cluster.track(new ParleyApi(b.address, peer.token));
   await eventually(
@@ -245,79 +252,78 @@ test.serial("SIGKILL: the dead pod's users leave ListOnlineUsers within 30 s and
 // ---------------------------------------------------------------------------
 // 6. Redis restarted mid-traffic
 
-test.serial("Redis restart: sends are acknowledged while it is down, streams end UNAVAILABLE and resume, nothing is lost, presence recovers", async (t) => {
-  const cluster = await startCluster(t, ["pod-a", "pod-b"]);
-  const [a, b] = cluster.pods;
-  const { users, to, conversationId } = await groupOf(a, ["sam", "sue", "rita", "rosa"]);
-  const [sam, sue, rita, rosa] = users;
-  for (const user of users) cluster.track(user.api);
-  const samOnA = cluster.track(new ParleyApi(a.address, sam.token));
-  const sueOnB = cluster.track(new ParleyApi(b.address, sue.token));
+test.serial(
+  "Redis restart: sends are acknowledged while it is down, streams end UNAVAILABLE and resume, nothing is lost, presence recovers",
+  async (t) => {
+    const cluster = await startCluster(t, ["pod-a", "pod-b"]);
+    const [a, b] = cluster.pods;
+    const { users, to, conversationId } = await groupOf(a, ["sam", "sue", "rita", "rosa"]);
+    const [sam, sue, rita, rosa] = users;
+    for (const user of users) cluster.track(user.api);
+    const samOnA = cluster.track(new ParleyApi(a.address, sam.token));
+    const sueOnB = cluster.track(new ParleyApi(b.address, sue.token));
 
-  const receivers = [await watch(cluster, rita, [a.address, b.address]), await watch(cluster, rosa, [b.address, a.address])];
-  // Unary senders through each pod, and the receivers send on their streams too.
-  const loops = [
-    new SendLoop("sam", (body, id) => samOnA.send(to, body, id)),
-    new SendLoop("sue", (body, id) => sueOnB.send(to, body, id)),
-    ...receivers.map((w) => new SendLoop(w.user.username, (body, id) => w.client.send(to, body, id))),
-  ];
-  const [samLoop, sueLoop] = loops;
-  await pollUntil(() => loops.every((l) => l.acked.length >= 5), "traffic before the outage", WAIT_MS);
+    const receivers = [await watch(cluster, rita, [a.address, b.address]), await watch(cluster, rosa, [b.address, a.address])];
+    // Unary senders through each pod, and the receivers send on their streams too.
+    const loops = [
+      new SendLoop("sam", (body, id) => samOnA.send(to, body, id)),
+      new SendLoop("sue", (body, id) => sueOnB.send(to, body, id)),
+      ...receivers.map((w) => new SendLoop(w.user.username, (body, id) => w.client.send(to, body, id))),
+    ];
+    const [samLoop, sueLoop] = loops;
+    await pollUntil(() => loops.every((l) => l.acked.length >= 5), "traffic before the outage", WAIT_MS);
 
-  const port = cluster.redis.port;
-  const stoppedAt = Date.now();
-  await cluster.redis.stop();
+    const port = cluster.redis.port;
+    const stoppedAt = Date.now();
+    await cluster.redis.stop();
 
-  // Down for a while: presence heartbeats fail and the clients' reconnects are refused a few times.
-  await sleep(3000);
-  // While Redis is down, unary sends through both pods are still acknowledged (they are durable in Postgres).
-  await pollUntil(
-    () => samLoop.ackedSince(stoppedAt) >= 10 && sueLoop.ackedSince(stoppedAt) >= 10,
-    "unary acks while Redis is down",
-    WAIT_MS,
-  );
-  // Streams, which may have missed live events, ended.
-  await pollUntil(() => receivers.every((w) => firstAfter(w.disconnects, stoppedAt) !== undefined), "streams ended", WAIT_MS);
-  const ackedWhileDown = samLoop.ackedSince(stoppedAt) + sueLoop.ackedSince(stoppedAt);
+    // Down for a while: presence heartbeats fail and the clients' reconnects are refused a few times.
+    await sleep(3000);
+    // While Redis is down, unary sends through both pods are still acknowledged (they are durable in Postgres).
+    await pollUntil(() => samLoop.ackedSince(stoppedAt) >= 10 && sueLoop.ackedSince(stoppedAt) >= 10, "unary acks while Redis is down", WAIT_MS);
+    // Streams, which may have missed live events, ended.
+    await pollUntil(() => receivers.every((w) => firstAfter(w.disconnects, stoppedAt) !== undefined), "streams ended", WAIT_MS);
+    const ackedWhileDown = samLoop.ackedSince(stoppedAt) + sueLoop.ackedSince(stoppedAt);
 
-  cluster.redis = await freshRedis(port);
-  const restartedAt = Date.now();
+    cluster.redis = await freshRedis(port);
+    const restartedAt = Date.now();
 
-  await pollUntil(
-    () => receivers.every((w) => firstAfter(w.caughtUps, restartedAt) !== undefined),
-    "every client caught up again after the restart",
-    WAIT_MS,
-  );
-  const resumedMs = Math.max(...receivers.map((w) => (firstAfter(w.caughtUps, restartedAt) as Timed<string>).at)) - restartedAt;
-
-  // Presence recovers: the connected users are listed again, on both pods; the others are not.
-  for (const pod of [a, b]) {
-    const api = cluster.track(new ParleyApi(pod.address, sam.token));
-    const online = await eventually(
-      () => api.listOnlineUsers(),
-      (names) => names.includes(rita.username) && names.includes(rosa.username),
+    await pollUntil(
+      () => receivers.every((w) => firstAfter(w.caughtUps, restartedAt) !== undefined),
+      "every client caught up again after the restart",
       WAIT_MS,
     );
-    t.false(online.includes(sam.username), `${pod.pod}: sam has no stream`);
-  }
-  const presenceMs = Date.now() - restartedAt;
+    const resumedMs = Math.max(...receivers.map((w) => (firstAfter(w.caughtUps, restartedAt) as Timed<string>).at)) - restartedAt;
 
-  await pollUntil(() => loops.every((l) => l.ackedSince(restartedAt) >= 5), "sends after the restart", WAIT_MS);
-  for (const loop of loops) await loop.stop();
+    // Presence recovers: the connected users are listed again, on both pods; the others are not.
+    for (const pod of [a, b]) {
+      const api = cluster.track(new ParleyApi(pod.address, sam.token));
+      const online = await eventually(
+        () => api.listOnlineUsers(),
+        (names) => names.includes(rita.username) && names.includes(rosa.username),
+        WAIT_MS,
+      );
+      t.false(online.includes(sam.username), `${pod.pod}: sam has no stream`);
+    }
+    const presenceMs = Date.now() - restartedAt;
 
-  for (const loop of loops) t.deepEqual(loop.refused, [], `${loop.name}: no send refused`);
-  for (const w of receivers) {
-    const codes = w.disconnects.filter((d) => d.at >= stoppedAt).map((d) => d.value);
-    t.true(codes.length >= 1);
-    t.deepEqual(
-      codes.filter((c) => c.code !== status.UNAVAILABLE),
-      [],
-      `${w.user.username}: streams end UNAVAILABLE while Redis is down`,
+    await pollUntil(() => loops.every((l) => l.ackedSince(restartedAt) >= 5), "sends after the restart", WAIT_MS);
+    for (const loop of loops) await loop.stop();
+
+    for (const loop of loops) t.deepEqual(loop.refused, [], `${loop.name}: no send refused`);
+    for (const w of receivers) {
+      const codes = w.disconnects.filter((d) => d.at >= stoppedAt).map((d) => d.value);
+      t.true(codes.length >= 1);
+      t.deepEqual(
+        codes.filter((c) => c.code !== status.UNAVAILABLE),
+        [],
+        `${w.user.username}: streams end UNAVAILABLE while Redis is down`,
+      );
+    }
+    const history = await checkEverythingArrived(t, samOnA, conversationId, loops, receivers);
+    t.log(
+      `Redis down for ${restartedAt - stoppedAt} ms with ${ackedWhileDown} unary sends acknowledged meanwhile; ` +
+        `clients caught up ${resumedMs} ms after the restart; presence listed again by ${presenceMs} ms; ${history.length} messages`,
     );
-  }
-  const history = await checkEverythingArrived(t, samOnA, conversationId, loops, receivers);
-  t.log(
-    `Redis down for ${restartedAt - stoppedAt} ms with ${ackedWhileDown} unary sends acknowledged meanwhile; ` +
-      `clients caught up ${resumedMs} ms after the restart; presence listed again by ${presenceMs} ms; ${history.length} messages`,
-  );
-});
+  },
+);

@@ -40,7 +40,10 @@ test("Postgres down: sends fail UNAVAILABLE and nothing half-written is acknowle
   const pods: ChildServer[] = await Promise.all(["pod-a", "pod-b"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })));
   for (const pod of pods) cleanups.push(() => stopPod(pod));
   const [a, b] = pods;
-  const track = <T extends { close(): void }>(c: T): T => (cleanups.push(() => c.close()), c);
+  const track = <T extends { close(): void }>(c: T): T => {
+    cleanups.push(() => c.close());
+    return c;
+  };
 
   const [sam, rita, rosa] = await Promise.all(["sam", "rita", "rosa"].map((p) => newUser(a.address, p)));
   for (const user of [sam, rita, rosa]) track(user.api);
@@ -99,13 +102,12 @@ test("Postgres down: sends fail UNAVAILABLE and nothing half-written is acknowle
   const history = await fullHistory(sam.api, group.conversationId);
   const stored = assertIntact(t, history);
   const acked = [...loops.flatMap((l) => l.acked.map((a) => a.message)), ...retried, queued, final];
-  t.deepEqual(
-    acked.filter((m) => stored.get(m.id)?.body !== m.body).map(brief),
-    [],
-    "every acknowledged send is stored",
-  );
+  t.deepEqual(acked.filter((m) => stored.get(m.id)?.body !== m.body).map(brief), [], "every acknowledged send is stored");
   t.is(stored.size, new Set(acked.map((m) => m.id)).size, "and nothing else is");
-  t.false(history.some((m) => m.clientMsgId === "while-down"), "the refused stream send was not stored");
+  t.false(
+    history.some((m) => m.clientMsgId === "while-down"),
+    "the refused stream send was not stored",
+  );
 
   for (const inbox of [ritaIn, rosaIn]) {
     const got = () => inbox.messages.filter((m) => m.conversationId === group.conversationId);

@@ -100,9 +100,18 @@ test("with Redis down, sends through either pod still commit, and a flood is sti
   for (let i = 0; i < 5; i++) results.push(await outcome(carlOne.send({ username: ben.username }, `d${i}`, `d-${i}`)));
   results.push(await outcome(carlTwo.send({ username: ben.username }, "d5", "d-5")));
   const codes = results.filter((r) => typeof r === "number");
-  t.deepEqual([...new Set(codes)].filter((c) => c !== status.RESOURCE_EXHAUSTED), [], "only RESOURCE_EXHAUSTED refuses");
+  t.deepEqual(
+    [...new Set(codes)].filter((c) => c !== status.RESOURCE_EXHAUSTED),
+    [],
+    "only RESOURCE_EXHAUSTED refuses",
+  );
   t.true(typeof results[0] !== "number", "the first send passed");
   t.true(typeof results[5] !== "number", "the other pod's own budget is whole");
   t.true(results.slice(0, 5).filter((r) => typeof r !== "number").length <= allowed(started), "pod one still limits");
-  for (const pod of t.context.pods) t.deepEqual(pod.logs.filter((line) => /"level":(50|60)/.test(line)), [], `${pod.pod} logged no error`);
+  for (const pod of t.context.pods)
+    t.deepEqual(
+      pod.logs.filter((line) => /"level":(50|60)/.test(line)),
+      [],
+      `${pod.pod} logged no error`,
+    );
 });

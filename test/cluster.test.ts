@@ -164,7 +164,8 @@ test("DMs, groups and broadcast reach users on the other pod live, exactly once,
     );
     const last = expected[expected.length - 1].seq;
     for (const [i, receiver] of receivers.entries()) {
-      const got = () => (receiver instanceof RawStream ? receiver.messages(conversationId) : receiver.messages.filter((m) => m.conversationId === conversationId));
+      const got = () =>
+        receiver instanceof RawStream ? receiver.messages(conversationId) : receiver.messages.filter((m) => m.conversationId === conversationId);
       const what2 = `${what}, receiver ${i}`;
       await receiver.until(() => got().some((m) => m.seq === last), what2, WAIT_MS);
       // Everyone joined before the first message, so each receiver has the whole conversation, once each.

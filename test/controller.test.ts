@@ -6,15 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import anyTest, { type TestFn } from "ava";
 import { freePort } from "../scripts/local-services.js";
 import { eventually } from "./helpers/clients.js";
-import {
-  DEPLOYMENT,
-  goOnline,
-  kedaClient,
-  NAMESPACE,
-  spawnController,
-  startController,
-  startParleyOn,
-} from "./helpers/controller.js";
+import { DEPLOYMENT, goOnline, kedaClient, NAMESPACE, spawnController, startController, startParleyOn } from "./helpers/controller.js";
 import { freshDatabase, scratchDir } from "./helpers/infra.js";
 import { ScaleApi } from "./helpers/scale-api.js";
 import { startServer, type InProcessServer } from "./helpers/servers.js";
@@ -50,12 +42,14 @@ test.serial("7 users: one merge patch to ceil(7/3) = 3 with its Event, what KEDA
   const controller = startController(api, { SCALER_ADDRESS: server.address });
   t.teardown(() => controller.stop());
 
-  await eventually(async () => api.events().length, (n) => n === 1);
-  t.deepEqual(api.requests.slice(0, 3).map((r) => `${r.method} ${r.path}`), [
-    `GET ${SCALE_PATH}`,
-    `PATCH ${SCALE_PATH}`,
-    `POST /apis/events.k8s.io/v1/namespaces/${NAMESPACE}/events`,
-  ]);
+  await eventually(
+    async () => api.events().length,
+    (n) => n === 1,
+  );
+  t.deepEqual(
+    api.requests.slice(0, 3).map((r) => `${r.method} ${r.path}`),
+    [`GET ${SCALE_PATH}`, `PATCH ${SCALE_PATH}`, `POST /apis/events.k8s.io/v1/namespaces/${NAMESPACE}/events`],
+  );
   const [patch] = api.patches();
   t.is(patch.contentType, "application/merge-patch+json");
   t.deepEqual(patch.body, { spec: { replicas: 3 } });
@@ -95,19 +89,29 @@ test.serial("when users leave it holds through the stabilisation window, then sc
   await keda.waitForUsers(0);
   const staying = await goOnline(server.address, 3);
   const leaving = await goOnline(server.address, 4);
-  t.teardown(() => (staying.close(), leaving.close()));
+  t.teardown(() => {
+    staying.close();
+    leaving.close();
+  });
   await keda.waitForUsers(7);
   const api = await scaleApi(t, 1);
   const controller = startController(api, { SCALER_ADDRESS: server.address, SCALE_DOWN_STABILIZATION_SECONDS: "4" });
   t.teardown(() => controller.stop());
-  await eventually(async () => api.replicas, (r) => r === 3);
+  await eventually(
+    async () => api.replicas,
+    (r) => r === 3,
+  );
   await sleep(1_500);
 
   const leftAt = Date.now();
   leaving.close();
   await keda.waitForUsers(3);
   const droppedAt = Date.now();
-  await eventually(async () => api.replicas, (r) => r === 1, 15_000);
+  await eventually(
+    async () => api.replicas,
+    (r) => r === 1,
+    15_000,
+  );
 
   t.deepEqual(replicasOf(api), [3, 1], "one patch up, one patch down, nothing in between");
   const down = api.patches()[1];
@@ -119,12 +123,19 @@ test.serial("when users leave it holds through the stabilisation window, then sc
   t.true(down.at - droppedAt <= window + 2 * tick + 1_000, `scaled down ${down.at - droppedAt} ms after the drop`);
   const waiting = api.requests.filter((r) => r.at > leftAt && r.at < down.at);
   t.true(waiting.filter((r) => r.method === "GET").length >= 2, "it kept reading while it held");
-  t.deepEqual(waiting.filter((r) => r.method !== "GET"), [], "and wrote nothing while it held");
+  t.deepEqual(
+    waiting.filter((r) => r.method !== "GET"),
+    [],
+    "and wrote nothing while it held",
+  );
   const holds = controller.logs.filter((l) => l.action === "hold");
   t.true(holds.length >= 2);
   t.is(holds[0].reason, "3 users / 3 per replica → 1; holding at 3: highest desired in the last 4s");
 
-  await eventually(async () => api.events().length, (n) => n === 2);
+  await eventually(
+    async () => api.events().length,
+    (n) => n === 2,
+  );
   t.like(api.events()[1].body, { reason: "ScaledDown", note: "3 → 1: 3 users / 3 per replica → 1" });
 });
 
@@ -138,7 +149,10 @@ test.serial("with 1 user per replica and the default MAX_REPLICAS, 12 users clam
   const controller = startController(api, { SCALER_ADDRESS: server.address, USERS_PER_REPLICA: "1" });
   t.teardown(() => controller.stop());
 
-  await eventually(async () => api.events().length, (n) => n === 1);
+  await eventually(
+    async () => api.events().length,
+    (n) => n === 1,
+  );
   t.deepEqual(replicasOf(api), [10]);
   t.like(api.events()[0].body, { reason: "ScaledUp", note: "1 → 10: 12 users / 1 per replica → 12, clamped to max 10" });
   t.like((await keda.spec(1)).metricSpecs[0], { targetSize: 1, targetSizeFloat: 1 });
@@ -157,14 +171,20 @@ test.serial("DRY_RUN logs what it would do and writes nothing", async (t) => {
   const controller = startController(api, { SCALER_ADDRESS: server.address, DRY_RUN: "true" });
   t.teardown(() => controller.stop());
 
-  await eventually(async () => api.gets().length, (n) => n >= 4);
+  await eventually(
+    async () => api.gets().length,
+    (n) => n >= 4,
+  );
   t.deepEqual(api.patches(), []);
   t.deepEqual(api.events(), []);
   t.is(api.replicas, 1);
   const wouldDo = controller.logged("dry run: would scale 1 → 3");
   t.true(wouldDo.length >= 3, "every tick still decides");
   t.like(wouldDo[0], { level: 30, dryRun: true, replicas: 3, reason: "7 users / 3 per replica → 3" });
-  t.true(wouldDo.slice(1).every((l) => l.level === 20), "a repeated decision is logged at debug");
+  t.true(
+    wouldDo.slice(1).every((l) => l.level === 20),
+    "a repeated decision is logged at debug",
+  );
 });
 
 test.serial("an API server that fails or goes away is waited out, and the controller resumes", async (t) => {
@@ -176,7 +196,10 @@ test.serial("an API server that fails or goes away is waited out, and the contro
   const api = await scaleApi(t, 1);
   const controller = startController(api, { SCALER_ADDRESS: server.address });
   t.teardown(() => controller.stop());
-  await eventually(async () => api.replicas, (r) => r === 3);
+  await eventually(
+    async () => api.replicas,
+    (r) => r === 3,
+  );
 
   api.failWith = 503;
   await sleep(2_500);
@@ -193,9 +216,15 @@ test.serial("an API server that fails or goes away is waited out, and the contro
   t.true(controller.running, "the controller did not crash");
 
   await api.listen();
-  await eventually(async () => api.replicas, (r) => r === 4);
+  await eventually(
+    async () => api.replicas,
+    (r) => r === 4,
+  );
   t.deepEqual(replicasOf(api), [3, 4], "no scale-down at any point; the pending scale-up lands after the outage");
-  await eventually(async () => api.events().length, (n) => n === 2);
+  await eventually(
+    async () => api.events().length,
+    (n) => n === 2,
+  );
   t.true(controller.logged("API server reachable again").length >= 1);
 });
 
@@ -211,7 +240,11 @@ test.serial("a scaler on a closed port is waited out without touching the Deploy
 
   const scaler = await startParleyOn(port, t.context.databaseUrl);
   t.teardown(() => scaler.shutdown());
-  await eventually(async () => api.replicas, (r) => r === 1, 15_000);
+  await eventually(
+    async () => api.replicas,
+    (r) => r === 1,
+    15_000,
+  );
   const firstRead = api.gets()[0];
   t.deepEqual(replicasOf(api), [1]);
   t.true(api.patches()[0].at - firstRead.at >= 2_000 - 300, "a fresh controller waits a window before its first scale-down");
@@ -231,7 +264,10 @@ test.serial("a scaler that restarts mid-run never causes a scale-down", async (t
   const api = await scaleApi(t, 1);
   const controller = startController(api, { SCALER_ADDRESS: address, SCALE_DOWN_STABILIZATION_SECONDS: "10" });
   t.teardown(() => controller.stop());
-  await eventually(async () => api.replicas, (r) => r === 3);
+  await eventually(
+    async () => api.replicas,
+    (r) => r === 3,
+  );
 
   await scaler.shutdown();
   const warnings = controller.logged("metric unavailable").length;
@@ -241,7 +277,10 @@ test.serial("a scaler that restarts mid-run never causes a scale-down", async (t
 
   scaler = await startParleyOn(port, t.context.databaseUrl);
   await keda.waitForUsers(7); // the clients reconnect by themselves
-  await eventually(async () => controller.logged("metric readable again").length, (n) => n >= 1);
+  await eventually(
+    async () => controller.logged("metric readable again").length,
+    (n) => n >= 1,
+  );
   await sleep(2_000);
   t.deepEqual(replicasOf(api), [3]);
   t.true(controller.running);
@@ -262,12 +301,19 @@ test.serial("`npm run controller` scales through KUBECONFIG and exits cleanly on
   });
   t.teardown(() => controller.kill("SIGKILL"));
 
-  await eventually(async () => api.events().length, (n) => n === 1, 20_000);
+  await eventually(
+    async () => api.events().length,
+    (n) => n === 1,
+    20_000,
+  );
   t.deepEqual(replicasOf(api), [2]);
   controller.kill("SIGTERM");
   const exit = await controller.exited;
   t.deepEqual(exit, { code: 0, signal: null }, controller.stderr.join(""));
   const lines = controller.stdout.map((line) => JSON.parse(line) as Record<string, unknown>);
-  t.like(lines.find((l) => l.msg === "scaling 1 → 2"), { component: "controller", reason: "4 users / 3 per replica → 2" });
+  t.like(
+    lines.find((l) => l.msg === "scaling 1 → 2"),
+    { component: "controller", reason: "4 users / 3 per replica → 2" },
+  );
   t.truthy(lines.find((l) => l.msg === "controller stopped"));
 });

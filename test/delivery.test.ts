@@ -187,10 +187,7 @@ test.serial("concurrent senders through Send and Connect get seqs 1..N with no g
     const history = await fullHistory(reader.api, id);
     t.deepEqual(seqs(history), range(1, last), `history of ${id}`);
     t.is(new Set(history.map((m) => `${m.sender}/${m.clientMsgId}`)).size, last, `one copy of each send in ${id}`);
-    t.deepEqual(
-      history.map((m) => m.body).sort(),
-      [...acks.filter((m) => m.conversationId === id).map((m) => m.body), "the end"].sort(),
-    );
+    t.deepEqual(history.map((m) => m.body).sort(), [...acks.filter((m) => m.conversationId === id).map((m) => m.body), "the end"].sort());
     // Exactly what the server wrote on a raw stream: no duplicate, no disorder.
     t.deepEqual(raw.messages(id).map(sameMessage), history.map(sameMessage), `raw stream in ${id}`);
     for (const inbox of inboxes) {
@@ -290,7 +287,11 @@ test.serial("a client resuming with its cursors gets exactly what it missed, onc
   const cursors = before.client.getCursors();
   t.deepEqual(
     cursors.map((c) => [c.conversationId, c.seq]).sort(),
-    [[dm.conversationId, 1], [group.conversationId, 1], ["broadcast", 1]].sort(),
+    [
+      [dm.conversationId, 1],
+      [group.conversationId, 1],
+      ["broadcast", 1],
+    ].sort(),
   );
   before.client.close();
 
@@ -340,7 +341,10 @@ test.serial("a client resuming with its cursors gets exactly what it missed, onc
     const from = liveCursors.find((c) => c.conversationId === id)?.seq ?? 0;
     t.deepEqual(seqs(resumed.messages(id)), range(from + 1, ends[i]), `resumed ${id}: each once, in order`);
   }
-  await eventually(async () => after.client.getCursors(), (c) => conversations.every((id, i) => c.find((x) => x.conversationId === id)?.seq === ends[i]));
+  await eventually(
+    async () => after.client.getCursors(),
+    (c) => conversations.every((id, i) => c.find((x) => x.conversationId === id)?.seq === ends[i]),
+  );
   for (const [i, id] of conversations.entries()) {
     t.deepEqual(seqs(of(after.messages, id)), range(2, ends[i]), `the reconnecting client in ${id}`);
   }
@@ -394,7 +398,10 @@ test.serial("without cursors a stream replays everything after the read cursor, 
   const zed = await newUser(address, "cap");
   const flood = await pool(510, 16, (i) => zed.api.send({ username: yvonne.username }, `flood ${i}`, `f-${i}`));
   const floodId = flood[0].conversationId;
-  t.deepEqual(seqs(flood).sort((a, b) => a - b), range(1, 510));
+  t.deepEqual(
+    seqs(flood).sort((a, b) => a - b),
+    range(1, 510),
+  );
   const capped = t.context.track(RawStream.connect(address, yvonne.token).hello());
   await capped.until(() => capped.caughtUp, "yvonne caught up");
   t.deepEqual(seqs(of(capped.replayed(), floodId)), range(11, 510));
@@ -417,7 +424,10 @@ test.serial("a consumer that stops reading is ended with RESOURCE_EXHAUSTED, oth
 
   const stream = t.context.track(RawStream.connect(address, slow.token).hello());
   await stream.until(() => stream.caughtUp, "slow caught up");
-  await eventually(() => flooder.api.listOnlineUsers(), (online) => online.includes(slow.username));
+  await eventually(
+    () => flooder.api.listOnlineUsers(),
+    (online) => online.includes(slow.username),
+  );
   stream.call.pause();
   const other = await connect(fast, address);
   t.context.track(other.client);
@@ -430,10 +440,16 @@ test.serial("a consumer that stops reading is ended with RESOURCE_EXHAUSTED, oth
     return message;
   });
   const dmId = flood[0].conversationId;
-  t.deepEqual(seqs(flood).sort((a, b) => a - b), range(1, COUNT));
+  t.deepEqual(
+    seqs(flood).sort((a, b) => a - b),
+    range(1, COUNT),
+  );
 
   // The server let go of the stream without the client reading a thing: the user went offline.
-  await eventually(() => flooder.api.listOnlineUsers(), (online) => !online.includes(slow.username) && online.includes(fast.username));
+  await eventually(
+    () => flooder.api.listOnlineUsers(),
+    (online) => !online.includes(slow.username) && online.includes(fast.username),
+  );
 
   // Everyone else kept receiving throughout.
   await other.until(() => other.messages.filter((m) => m.conversationId === "broadcast").length === COUNT / 100, "the broadcasts");

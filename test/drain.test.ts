@@ -79,12 +79,18 @@ test("SIGTERM drains every stream, keeps every acknowledged send, exits 0, and c
   const connectCall = chat.connect(bearer(alice.token));
   const rawConnect = new RawStream(connectCall).hello();
   const rawSubscribe = new RawStream(chat.subscribe({ cursors: [] }, bearer(erin.token)));
-  t.context.cleanups.push(() => connectCall.cancel(), () => rawSubscribe.call.cancel());
+  t.context.cleanups.push(
+    () => connectCall.cancel(),
+    () => rawSubscribe.call.cancel(),
+  );
   await rawConnect.until(() => rawConnect.caughtUp, "alice caught up");
   await rawSubscribe.until(() => rawSubscribe.caughtUp, "erin caught up");
   const bobInbox = await connect(bob, address);
   const daveInbox = await connect(dave, address);
-  t.context.cleanups.push(() => bobInbox.client.close(), () => daveInbox.client.close());
+  t.context.cleanups.push(
+    () => bobInbox.client.close(),
+    () => daveInbox.client.close(),
+  );
   const drains: string[] = [];
   bobInbox.client.on("drain", (reason) => drains.push(reason));
 
@@ -114,7 +120,10 @@ test("SIGTERM drains every stream, keeps every acknowledged send, exits 0, and c
       await send;
     }
   })();
-  await eventually(async () => acked.length, (n) => n >= 20);
+  await eventually(
+    async () => acked.length,
+    (n) => n >= 20,
+  );
 
   const signalledAt = Date.now();
   first.kill("SIGTERM");
@@ -135,7 +144,10 @@ test("SIGTERM drains every stream, keeps every acknowledged send, exits 0, and c
     t.is(drainAt, stream.frames.length - 1, `${name}: nothing after drain`);
     t.truthy(stream.frames[drainAt].drain?.reason);
   }
-  await eventually(async () => drains.length, (n) => n >= 1);
+  await eventually(
+    async () => drains.length,
+    (n) => n >= 1,
+  );
 
   const exit = await first.exited;
   const drainMs = Date.now() - signalledAt;
@@ -155,7 +167,11 @@ test("SIGTERM drains every stream, keeps every acknowledged send, exits 0, and c
   const afterRestart = await carolAgain.send(to, "after the restart", "carol-after");
 
   const history = await fullHistory(carolAgain, group.conversationId);
-  t.deepEqual(history.map((m) => m.seq), range(1, history.length), "no gap in the stored seqs");
+  t.deepEqual(
+    history.map((m) => m.seq),
+    range(1, history.length),
+    "no gap in the stored seqs",
+  );
   const stored = new Map(history.map((m) => [m.id, m]));
   const missing = [...acked, ...daveAcked].filter((m) => {
     const s = stored.get(m.id);
@@ -168,20 +184,21 @@ test("SIGTERM drains every stream, keeps every acknowledged send, exits 0, and c
   // Bob's client resumed without anyone asking it to, and saw every message once, in order.
   for (const inbox of [bobInbox, daveInbox]) {
     // Caught up a second time: on the new server.
-    await inbox.until(
-      () => inbox.caughtUp >= 2 && inbox.messages.some((m) => m.id === afterRestart.id),
-      "the message after the restart",
-      WAIT_MS,
-    );
-    t.deepEqual(
-      inbox.messages.filter((m) => m.conversationId === group.conversationId).map(brief),
-      history.map(brief),
-    );
+    await inbox.until(() => inbox.caughtUp >= 2 && inbox.messages.some((m) => m.id === afterRestart.id), "the message after the restart", WAIT_MS);
+    t.deepEqual(inbox.messages.filter((m) => m.conversationId === group.conversationId).map(brief), history.map(brief));
   }
   // What the raw streams got before the drain is the same history, from the start.
-  t.deepEqual(rawConnect.frames.flatMap((f) => (f.message ? [brief(f.message)] : [])), history.slice(0, rawConnect.frames.filter((f) => f.message).length).map(brief));
-  t.deepEqual(rawSubscribe.frames.flatMap((f) => (f.message ? [brief(f.message)] : [])), history.slice(0, rawSubscribe.frames.filter((f) => f.message).length).map(brief));
-  t.log(`drained and exited in ${drainMs} ms; ${acked.length} unary and ${daveAcked.length} stream sends acknowledged; ${unaryFailures} unary sends refused`);
+  t.deepEqual(
+    rawConnect.frames.flatMap((f) => (f.message ? [brief(f.message)] : [])),
+    history.slice(0, rawConnect.frames.filter((f) => f.message).length).map(brief),
+  );
+  t.deepEqual(
+    rawSubscribe.frames.flatMap((f) => (f.message ? [brief(f.message)] : [])),
+    history.slice(0, rawSubscribe.frames.filter((f) => f.message).length).map(brief),
+  );
+  t.log(
+    `drained and exited in ${drainMs} ms; ${acked.length} unary and ${daveAcked.length} stream sends acknowledged; ${unaryFailures} unary sends refused`,
+  );
 });
 
 test("a stream that is behind on reading still gets drain as its last frame, after a gap-free prefix", async (t) => {

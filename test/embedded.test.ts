@@ -112,8 +112,14 @@ test("embedded mode: DM, group and broadcast persist in PGlite across a restart,
     await Promise.all(ids.map(async (id) => (await fullHistory(bob2.api, id)).map(brief))),
     histories.map((h) => h.map(brief)),
   );
-  t.deepEqual(histories.map((h) => h.length), [3, 3, 3]);
-  t.deepEqual((await bob2.api.listGroups("", true)).map((g) => [g.name, g.memberCount]), [[group.name, 3]]);
+  t.deepEqual(
+    histories.map((h) => h.length),
+    [3, 3, 3],
+  );
+  t.deepEqual(
+    (await bob2.api.listGroups("", true)).map((g) => [g.name, g.memberCount]),
+    [[group.name, 3]],
+  );
 
   // New messages continue each conversation's seq, and a retried id from before the restart is still known.
   t.is((await alice2.api.send({ username: bob.username }, "dm 4", "dm-4")).seq, 4);

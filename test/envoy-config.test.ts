@@ -211,7 +211,9 @@ const cases: Case[] = [
   },
   {
     title: "a cluster resolving something other than the headless Service",
-    change: (c) => (c.static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = "chat.parley.svc.cluster.local"),
+    change: (c) =>
+      (c.static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address =
+        "chat.parley.svc.cluster.local"),
     path: `${CHAT}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address`,
     message: /chat-headless\.parley\.svc\.cluster\.local/,
   },

@@ -17,7 +17,10 @@ const test = anyTest as TestFn<unknown>;
 async function redisScene(t: ExecutionContext): Promise<{ scene: Scene; redis: { current: LocalRedis } }> {
   const cleanup = cleanupsOf(t);
   const redis = { current: await freshRedis() };
-  cleanup(() => (signal(redis.current.pid, "SIGCONT"), redis.current.stop()));
+  cleanup(() => {
+    signal(redis.current.pid, "SIGCONT");
+    return redis.current.stop();
+  });
   const scene = await startScene(t, { databaseUrl: await freshDatabase(), redisUrl: redis.current.url }, cleanup);
   return { scene, redis };
 }
@@ -61,34 +64,43 @@ async function connectionsKilled(t: ExecutionContext, type: "normal" | "pubsub")
   t.log(`CLIENT KILL TYPE ${type} killed ${killed} connections; ${result.notes.join("; ")}`);
 }
 
-test.serial("Redis command connections killed (CLIENT KILL TYPE normal): a DM and a join at once reach ben's streams live, the revocation holds", async (t) => {
-  await connectionsKilled(t, "normal");
-});
+test.serial(
+  "Redis command connections killed (CLIENT KILL TYPE normal): a DM and a join at once reach ben's streams live, the revocation holds",
+  async (t) => {
+    await connectionsKilled(t, "normal");
+  },
+);
 
 test.serial("Redis subscriber connections killed (CLIENT KILL TYPE pubsub): nothing is missed by an open stream, the revocation holds", async (t) => {
   await connectionsKilled(t, "pubsub");
 });
 
-test.serial("Redis frozen (SIGSTOP) for 4 s while ana sends: acks or UNAVAILABLE, live delivery or UNAVAILABLE, revocation within 10 s", async (t) => {
-  const { scene, redis } = await redisScene(t);
-  const result = await runFault(t, scene, {
-    inject: async () => signal(redis.current.pid, "SIGSTOP"),
-    atOnce: () => scene.send("while Redis is frozen", "frozen-1").catch(() => undefined),
-    holdMs: 4_000,
-    repair: async () => signal(redis.current.pid, "SIGCONT"),
-  });
-  t.log(`Redis frozen: ${result.notes.join("; ")}`);
-});
+test.serial(
+  "Redis frozen (SIGSTOP) for 4 s while ana sends: acks or UNAVAILABLE, live delivery or UNAVAILABLE, revocation within 10 s",
+  async (t) => {
+    const { scene, redis } = await redisScene(t);
+    const result = await runFault(t, scene, {
+      inject: async () => signal(redis.current.pid, "SIGSTOP"),
+      atOnce: () => scene.send("while Redis is frozen", "frozen-1").catch(() => undefined),
+      holdMs: 4_000,
+      repair: async () => signal(redis.current.pid, "SIGCONT"),
+    });
+    t.log(`Redis frozen: ${result.notes.join("; ")}`);
+  },
+);
 
-test.serial("Redis restarted on the same port under traffic: nothing lost, streams live or UNAVAILABLE, revocation within 10 s, presence repaired", async (t) => {
-  const { scene, redis } = await redisScene(t);
-  const port = redis.current.port;
-  const result = await runFault(t, scene, {
-    inject: () => redis.current.stop(),
-    holdMs: 3_000,
-    repair: async () => {
-      redis.current = await freshRedis(port);
-    },
-  });
-  t.log(`Redis restarted: ${result.notes.join("; ")}`);
-});
+test.serial(
+  "Redis restarted on the same port under traffic: nothing lost, streams live or UNAVAILABLE, revocation within 10 s, presence repaired",
+  async (t) => {
+    const { scene, redis } = await redisScene(t);
+    const port = redis.current.port;
+    const result = await runFault(t, scene, {
+      inject: () => redis.current.stop(),
+      holdMs: 3_000,
+      repair: async () => {
+        redis.current = await freshRedis(port);
+      },
+    });
+    t.log(`Redis restarted: ${result.notes.join("; ")}`);
+  },
+);

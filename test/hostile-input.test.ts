@@ -103,9 +103,7 @@ const hostileString: fc.Arbitrary<string> = fc.oneof(
   fc.string({ unit: "binary", maxLength: 40 }),
   fc.string({ unit: fc.constantFrom("é", "😀", "\u202E", "\u0000", "x", "\ud800", "€", "\u200F"), maxLength: 80 }),
   // Long runs: from a few hundred characters to past the 64 KiB a request may have.
-  fc
-    .tuple(fc.constantFrom("x", "é", "😀", "\u202E", "\u0000", "€"), fc.constantFrom(65, 300, 2000, 15_000, 40_000))
-    .map(([c, n]) => c.repeat(n)),
+  fc.tuple(fc.constantFrom("x", "é", "😀", "\u202E", "\u0000", "€"), fc.constantFrom(65, 300, 2000, 15_000, 40_000)).map(([c, n]) => c.repeat(n)),
   fc.constant("a".repeat(70_000)),
 );
 /** Strings that keep a frame under the 64 KiB receive limit (a larger one ends the stream: see below). */
@@ -124,8 +122,16 @@ const hostileTarget = (text: fc.Arbitrary<string>): fc.Arbitrary<Target | undefi
 // ---- the wire -------------------------------------------------------------
 
 /** A varint field, written after the rest of a message: the last value of a field wins, so this sets it to any int64. */
-const int64Field = (field: number, value: bigint) => new BinaryWriter().uint32(field << 3).int64(value).finish();
-const messageField = (field: number, bytes: Uint8Array) => new BinaryWriter().uint32((field << 3) | 2).bytes(bytes).finish();
+const int64Field = (field: number, value: bigint) =>
+  new BinaryWriter()
+    .uint32(field << 3)
+    .int64(value)
+    .finish();
+const messageField = (field: number, bytes: Uint8Array) =>
+  new BinaryWriter()
+    .uint32((field << 3) | 2)
+    .bytes(bytes)
+    .finish();
 const cat = (...parts: Uint8Array[]) => Buffer.concat(parts);
 
 interface Answer {
@@ -191,7 +197,14 @@ test("AuthService: SignUp, LogIn, LogOut and WhoAmI answer hostile input from th
 
 test("ChatService unary rpcs answer hostile strings and numbers from the error table", async (t) => {
   const ids = fc.oneof(hostileString, fc.constantFrom("broadcast", t.context.dm, t.context.group.conversationId));
-  const input = fc.record({ text: hostileString, id: ids, clientMsgId: hostileString, to: hostileTarget(hostileString), a: hostileNumber, b: hostileNumber });
+  const input = fc.record({
+    text: hostileString,
+    id: ids,
+    clientMsgId: hostileString,
+    to: hostileTarget(hostileString),
+    a: hostileNumber,
+    b: hostileNumber,
+  });
   /** Bodies stored so far by client_msg_id: a retried id (fast-check repeats values) returns the original, whatever the body now. */
   const stored = new Map<string, string>();
   await holds(t, input, async ({ text, id, clientMsgId, to, a, b }) => {
@@ -225,8 +238,16 @@ test("ChatService unary rpcs answer hostile strings and numbers from the error t
 test("Subscribe with hostile cursors opens, or ends with a status from the table", async (t) => {
   const cursors = fc.array(fc.record({ conversationId: hostileString.filter((s) => s.length < 20_000), seq: hostileNumber }), { maxLength: 3 });
   await holds(t, cursors, async (list) => {
-    const body = cat(...list.map((c) => messageField(1, cat(Cursor.encode({ conversationId: c.conversationId, seq: 0 }).finish(), int64Field(2, c.seq)))));
-    const stream = t.context.client.makeServerStreamRequest(`${CHAT}Subscribe`, (b: Buffer) => b, (b: Buffer) => ServerFrame.decode(b), body, bearer(t.context.user.token));
+    const body = cat(
+      ...list.map((c) => messageField(1, cat(Cursor.encode({ conversationId: c.conversationId, seq: 0 }).finish(), int64Field(2, c.seq)))),
+    );
+    const stream = t.context.client.makeServerStreamRequest(
+      `${CHAT}Subscribe`,
+      (b: Buffer) => b,
+      (b: Buffer) => ServerFrame.decode(b),
+      body,
+      bearer(t.context.user.token),
+    );
     const answer = await new Promise<Answer>((resolve) => {
       stream.on("error", () => undefined);
       stream.on("data", (f: ServerFrame) => f.caughtUp && resolve({ code: status.OK, details: "" }));
@@ -239,8 +260,18 @@ test("Subscribe with hostile cursors opens, or ends with a status from the table
 });
 
 test("ExternalScaler: every rpc answers hostile names, namespaces, metadata and metric names from the table", async (t) => {
-  const metadata = fc.dictionary(hostileString.filter((s) => s.length < 1000), hostileString, { maxKeys: 3 });
-  const input = fc.record({ name: hostileString, namespace: hostileString, metadata, perReplica: fc.option(hostileString), metricName: hostileString });
+  const metadata = fc.dictionary(
+    hostileString.filter((s) => s.length < 1000),
+    hostileString,
+    { maxKeys: 3 },
+  );
+  const input = fc.record({
+    name: hostileString,
+    namespace: hostileString,
+    metadata,
+    perReplica: fc.option(hostileString),
+    metricName: hostileString,
+  });
   await holds(t, input, async ({ name, namespace, metadata: extra, perReplica, metricName }) => {
     const scalerMetadata = perReplica === null ? extra : { ...extra, usersPerReplica: perReplica };
     const ref = ScaledObjectRef.encode({ name, namespace, scalerMetadata }).finish();
@@ -248,8 +279,15 @@ test("ExternalScaler: every rpc answers hostile names, namespaces, metadata and 
       if (!(await judge(t, rpc, await call(t, `${SCALER}${rpc}`, ref, undefined)))) return false;
     }
     const metrics = GetMetricsRequest.encode({ scaledObjectRef: { name, namespace, scalerMetadata }, metricName }).finish();
-    if (!(await judge(t, `GetMetrics ${JSON.stringify(metricName.slice(0, 20))}`, await call(t, `${SCALER}GetMetrics`, metrics, undefined)))) return false;
-    const stream = t.context.client.makeServerStreamRequest(`${SCALER}StreamIsActive`, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(ref), new Metadata());
+    if (!(await judge(t, `GetMetrics ${JSON.stringify(metricName.slice(0, 20))}`, await call(t, `${SCALER}GetMetrics`, metrics, undefined))))
+      return false;
+    const stream = t.context.client.makeServerStreamRequest(
+      `${SCALER}StreamIsActive`,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.from(ref),
+      new Metadata(),
+    );
     const answer = await new Promise<Answer>((resolve) => {
       stream.on("error", () => undefined);
       stream.on("data", () => resolve({ code: status.OK, details: "" }));
@@ -282,9 +320,7 @@ test("malformed bytes on every unary rpc answer from the table and the channel k
 
 /** A hostile frame, as bytes: every field of every client frame, and bytes that are no frame at all. */
 const hostileFrame: fc.Arbitrary<Uint8Array> = fc.oneof(
-  fc
-    .record({ clientMsgId: frameString, to: hostileTarget(frameString), body: frameString })
-    .map((send) => ClientFrame.encode({ send }).finish()),
+  fc.record({ clientMsgId: frameString, to: hostileTarget(frameString), body: frameString }).map((send) => ClientFrame.encode({ send }).finish()),
   fc
     .record({ conversationId: frameString, seq: hostileNumber })
     .map(({ conversationId, seq }) => messageField(3, cat(Read.encode({ conversationId, seq: 0 }).finish(), int64Field(2, seq)))),
@@ -293,7 +329,10 @@ const hostileFrame: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc
     .array(fc.record({ conversationId: frameString, seq: hostileNumber }), { maxLength: 3 })
     .map((cursors) =>
-      messageField(1, cat(...cursors.map((c) => messageField(1, cat(Cursor.encode({ conversationId: c.conversationId, seq: 0 }).finish(), int64Field(2, c.seq)))))),
+      messageField(
+        1,
+        cat(...cursors.map((c) => messageField(1, cat(Cursor.encode({ conversationId: c.conversationId, seq: 0 }).finish(), int64Field(2, c.seq))))),
+      ),
     ),
   fc.uint8Array({ maxLength: 200 }),
 );
@@ -325,7 +364,11 @@ test("Connect: valid sends around a hostile frame are all acknowledged with cons
     const nonce = randomUUID();
     stream.call.write(ClientFrame.encode({ ping: { nonce } }).finish());
     const answered = (id: string) => stream.frames.find((f) => f.sent?.clientMsgId === id || f.sendFailed?.clientMsgId === id);
-    await stream.until(() => stream.status !== undefined || (ids.every(answered) && stream.frames.some((f) => f.pong?.nonce === nonce)), "answers and pong", CALL_MS);
+    await stream.until(
+      () => stream.status !== undefined || (ids.every(answered) && stream.frames.some((f) => f.pong?.nonce === nonce)),
+      "answers and pong",
+      CALL_MS,
+    );
     const acks = ids.map((id) => answered(id)?.sent?.message);
     const seqs = acks.map((m) => m?.seq ?? 0);
     const failures = stream.frames.slice(frameCount).flatMap((f) => (f.sendFailed ? [f.sendFailed] : []));
@@ -349,16 +392,21 @@ test("Connect: 21 sends written at once, one with U+0000 in its body: that one a
   const peer = await newUser(t.context.server.address);
   t.teardown(() => peer.api.close());
   const ids = Array.from({ length: 21 }, (_, i) => `nul-${i}-${randomUUID()}`);
-  ids.forEach((id, i) =>
-    stream.call.write(ClientFrame.encode({ send: { clientMsgId: id, to: { username: peer.username }, body: i === 7 ? "a\u0000b" : `m${i}` } }).finish()),
-  );
+  for (const [i, id] of ids.entries()) {
+    stream.call.write(
+      ClientFrame.encode({ send: { clientMsgId: id, to: { username: peer.username }, body: i === 7 ? "a\u0000b" : `m${i}` } }).finish(),
+    );
+  }
   const answer = (id: string) => stream.frames.find((f) => f.sent?.clientMsgId === id || f.sendFailed?.clientMsgId === id);
   await stream.until(() => ids.every(answer), "21 answers", CALL_MS);
   const refused = answer(ids[7])?.sendFailed;
   t.is(refused?.code, status.INVALID_ARGUMENT);
   t.regex(refused?.reason ?? "", /body/);
   const seqs = ids.filter((_, i) => i !== 7).map((id) => answer(id)?.sent?.message?.seq ?? 0);
-  t.deepEqual(seqs, seqs.map((_, i) => seqs[0] + i));
+  t.deepEqual(
+    seqs,
+    seqs.map((_, i) => seqs[0] + i),
+  );
   t.is(stream.status, undefined);
 });
 
@@ -395,7 +443,10 @@ test("U+0000 is refused with INVALID_ARGUMENT naming the field, and a refused DM
     t.regex(answer.details, field, rpc);
     t.regex(answer.details, /U\+0000/, rpc);
   }
-  t.deepEqual((await bystander.api.listConversations()).map((c) => c.id), ["broadcast"]);
+  t.deepEqual(
+    (await bystander.api.listConversations()).map((c) => c.id),
+    ["broadcast"],
+  );
 });
 
 test("status messages stay short whatever the input: 2000-character ids, 15 000 é as a metric name", async (t) => {
@@ -403,7 +454,12 @@ test("status messages stay short whatever the input: 2000-character ids, 15 000 
   t.is(history.code, status.NOT_FOUND);
   t.true(history.details.length <= 256 && !history.details.includes("x".repeat(64)), `${history.details.length} characters`);
   const started = Date.now();
-  const metrics = await call(t, `${SCALER}GetMetrics`, GetMetricsRequest.encode({ scaledObjectRef: undefined, metricName: "é".repeat(15_000) }).finish(), undefined);
+  const metrics = await call(
+    t,
+    `${SCALER}GetMetrics`,
+    GetMetricsRequest.encode({ scaledObjectRef: undefined, metricName: "é".repeat(15_000) }).finish(),
+    undefined,
+  );
   t.is(metrics.code, status.INVALID_ARGUMENT, metrics.details);
   t.true([...metrics.details].length <= 256, `${metrics.details.length} characters`);
   t.log(`GetMetrics with 15 000 é answered in ${Date.now() - started} ms: ${metrics.details}`);
@@ -412,8 +468,10 @@ test("status messages stay short whatever the input: 2000-character ids, 15 000 
 
 test("emoji, right-to-left marks and 4096 bytes of multi-byte text are accepted and round-trip exactly", async (t) => {
   const [user, peer] = await Promise.all([newUser(t.context.server.address), newUser(t.context.server.address)]);
-  t.teardown(() => [user, peer].forEach((u) => u.api.close()));
-  for (const body of ["😀👩‍👩‍👧🏳️‍🌈", "\u202Eabc\u202C \u200Fשלום\u200E", "é".repeat(2048), "😀".repeat(1024), "€".repeat(1365) + "a"]) {
+  t.teardown(() => {
+    for (const u of [user, peer]) u.api.close();
+  });
+  for (const body of ["😀👩‍👩‍👧🏳️‍🌈", "\u202Eabc\u202C \u200Fשלום\u200E", "é".repeat(2048), "😀".repeat(1024), `${"€".repeat(1365)}a`]) {
     const sent = await user.api.send({ username: peer.username }, body, randomUUID());
     t.is(sent.body, body);
     const history = await peer.api.getHistory(sent.conversationId);

@@ -56,7 +56,10 @@ async function sender(t: ExecutionContext<Record<Backend, InProcessServer>>, add
       let answer: ServerFrame | undefined;
       stream.send(to, body, id);
       await stream.until(
-        () => (answer = stream.frames.slice(from).find((f) => f.sent?.clientMsgId === id || f.sendFailed?.clientMsgId === id)) !== undefined,
+        () => {
+          answer = stream.frames.slice(from).find((f) => f.sent?.clientMsgId === id || f.sendFailed?.clientMsgId === id);
+          return answer !== undefined;
+        },
         `the answer to ${id}`,
         10_000,
       );
@@ -89,7 +92,10 @@ for (const backend of ["postgres", "pglite"] as const) {
       const toBen: Target = { username: ben.username };
       const started = Date.now();
       const sent = [await ana.send(toBen, "one", "k-1"), await ana.send(toBen, "two", "k-2"), await ana.send(toBen, "three", "k-3")];
-      t.deepEqual(sent.map((m) => m.seq), [1, 2, 3]);
+      t.deepEqual(
+        sent.map((m) => m.seq),
+        [1, 2, 3],
+      );
 
       for (let i = 0; i < 3; i++) t.deepEqual(same(await ana.send(toBen, "one", "k-1")), same(sent[0]), `retry ${i + 1} of k-1`);
       t.deepEqual(same(await ana.send(toBen, "two, edited", "k-2")), same(sent[1]));
@@ -161,7 +167,11 @@ for (const backend of ["postgres", "pglite"] as const) {
       for (const [what, to] of retries) t.deepEqual(same(await ana.send(to, "hi ben", "t-1")), same(original), what);
 
       t.deepEqual((await fullHistory(ben.api, original.conversationId)).map(same), [same(original)]);
-      t.deepEqual((await dave.api.listConversations()).filter((c) => c.id.startsWith("dm:")), [], "no DM with dave");
+      t.deepEqual(
+        (await dave.api.listConversations()).filter((c) => c.id.startsWith("dm:")),
+        [],
+        "no DM with dave",
+      );
       const group = (await ana.user.api.listConversations()).find((c) => c.title === team);
       t.is(group?.lastSeq, 0, "nothing in the group");
     });

@@ -53,7 +53,10 @@ const container = (objects: K8sObject[], deployment: string): Any => find(object
 
 /** Asserts that some problem matches `pattern`, showing them all when none does. */
 function hasProblem(t: { true(value: boolean, message?: string): void }, problems: string[], pattern: RegExp): void {
-  t.true(problems.some((p) => pattern.test(p)), `no problem matches ${pattern}:\n${problems.join("\n") || "(none)"}`);
+  t.true(
+    problems.some((p) => pattern.test(p)),
+    `no problem matches ${pattern}:\n${problems.join("\n") || "(none)"}`,
+  );
 }
 
 test("a field of the wrong type fails its schema", (t) => {
@@ -81,37 +84,85 @@ test("an unknown field is a problem, even where the schema allows extra properti
 });
 
 test("the ScaledObject must be external-push to the scaler, 1 to 10 pods, 60 s scale-down window", (t) => {
-  hasProblem(t, problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.maxReplicaCount = 20)), /maxReplicaCount is 20, expected 10/);
-  hasProblem(t, problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.maxReplicaCount = "ten")), /^ScaledObject\/chat: spec\.maxReplicaCount must be integer/);
-  hasProblem(t, problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.minReplicaCount = 0)), /minReplicaCount is 0, expected 1/);
-  hasProblem(t, problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.triggers[0].type = "external")), /trigger type is "external", expected "external-push"/);
+  hasProblem(
+    t,
+    problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.maxReplicaCount = 20)),
+    /maxReplicaCount is 20, expected 10/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.maxReplicaCount = "ten")),
+    /^ScaledObject\/chat: spec\.maxReplicaCount must be integer/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.minReplicaCount = 0)),
+    /minReplicaCount is 0, expected 1/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.triggers[0].type = "external")),
+    /trigger type is "external", expected "external-push"/,
+  );
   hasProblem(
     t,
     problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.triggers[0].metadata.scalerAddress = "scaler:50051")),
     /scalerAddress is "scaler:50051"/,
   );
-  hasProblem(t, problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.triggers[0].metadata.usersPerReplica = "5")), /usersPerReplica is "5"/);
   hasProblem(
     t,
-    problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds = 300)),
+    problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.triggers[0].metadata.usersPerReplica = "5")),
+    /usersPerReplica is "5"/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(
+      t,
+      "keda",
+      (o) => (find(o, "ScaledObject", "chat").spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds = 300),
+    ),
     /stabilizationWindowSeconds is 300, expected 60/,
   );
-  hasProblem(t, problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.scaleTargetRef.name = "auth")), /scaleTargetRef is not Deployment\/chat/);
+  hasProblem(
+    t,
+    problemsAfter(t, "keda", (o) => (find(o, "ScaledObject", "chat").spec.scaleTargetRef.name = "auth")),
+    /scaleTargetRef is not Deployment\/chat/,
+  );
 });
 
 test("the controller's Role grants deployments/scale and events, nothing else", (t) => {
   const whole = problemsAfter(t, "controller", (o) => (find(o, "Role", "parley-controller").rules[0].resources = ["deployments"]));
   hasProblem(t, whole, /^Role\/parley-controller: rule 0 grants "deployments"; only deployments\/scale and events are allowed/);
   hasProblem(t, whole, /does not grant patch on deployments\/scale/);
-  hasProblem(t, problemsAfter(t, "controller", (o) => (find(o, "Role", "parley-controller").rules[1].verbs = ["*"])), /rule 1 grants \* on events/);
-  hasProblem(t, problemsAfter(t, "controller", (o) => (find(o, "Role", "parley-controller").rules[0].apiGroups = ["*"])), /rule 0 grants deployments\/scale in API group\(s\) "\*"/);
-  hasProblem(t, problemsAfter(t, "controller", (o) => (find(o, "RoleBinding", "parley-controller").subjects[0].name = "someone")), /no RoleBinding binds a Role/);
+  hasProblem(
+    t,
+    problemsAfter(t, "controller", (o) => (find(o, "Role", "parley-controller").rules[1].verbs = ["*"])),
+    /rule 1 grants \* on events/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "controller", (o) => (find(o, "Role", "parley-controller").rules[0].apiGroups = ["*"])),
+    /rule 0 grants deployments\/scale in API group\(s\) "\*"/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "controller", (o) => (find(o, "RoleBinding", "parley-controller").subjects[0].name = "someone")),
+    /no RoleBinding binds a Role/,
+  );
 });
 
 test("the controller gets the scaler's address and the design's numbers", (t) => {
   const env = (o: K8sObject[]): Any[] => container(o, "parley-controller").env;
-  hasProblem(t, problemsAfter(t, "controller", (o) => (env(o).find((e) => e.name === "MAX_REPLICAS").value = "20")), /MAX_REPLICAS is "20", expected 10/);
-  hasProblem(t, problemsAfter(t, "controller", (o) => env(o).push({ name: "MAX_REPLICA", value: "10" })), /MAX_REPLICA is not a controller setting/);
+  hasProblem(
+    t,
+    problemsAfter(t, "controller", (o) => (env(o).find((e) => e.name === "MAX_REPLICAS").value = "20")),
+    /MAX_REPLICAS is "20", expected 10/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "controller", (o) => env(o).push({ name: "MAX_REPLICA", value: "10" })),
+    /MAX_REPLICA is not a controller setting/,
+  );
   hasProblem(
     t,
     problemsAfter(t, "controller", (o) => (env(o).find((e) => e.name === "SCALER_ADDRESS").value = "scaler.default.svc.cluster.local:50051")),
@@ -121,8 +172,16 @@ test("the controller gets the scaler's address and the design's numbers", (t) =>
 
 test("one autoscaler per overlay: KEDA and the controller never both size chat", (t) => {
   const scaledObject = t.context.rendered.keda.find((o) => o.kind === "ScaledObject")!;
-  hasProblem(t, problemsAfter(t, "controller", (o) => o.push(structuredClone(scaledObject))), /unexpected ScaledObject/);
-  hasProblem(t, problemsAfter(t, "keda", (o) => (find(o, "Deployment", "chat").spec.replicas = 3)), /Deployment\/chat: sets spec\.replicas, which the autoscaler owns/);
+  hasProblem(
+    t,
+    problemsAfter(t, "controller", (o) => o.push(structuredClone(scaledObject))),
+    /unexpected ScaledObject/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "keda", (o) => (find(o, "Deployment", "chat").spec.replicas = 3)),
+    /Deployment\/chat: sets spec\.replicas, which the autoscaler owns/,
+  );
 });
 
 test("a server Deployment without gRPC probes, or probing the wrong service, is a problem", (t) => {
@@ -135,11 +194,19 @@ test("a server Deployment without gRPC probes, or probing the wrong service, is 
   const http = problemsAfter(t, "base", (o) => (container(o, "auth").livenessProbe = { httpGet: { path: "/", port: 50051 } }));
   hasProblem(t, http, /^Deployment\/auth: livenessProbe is not a gRPC probe/);
   const wrong = problemsAfter(t, "base", (o) => (container(o, "scaler").readinessProbe.grpc.service = "parley.chat.v1.ChatService"));
-  hasProblem(t, wrong, /^Deployment\/scaler: readinessProbe asks for service "parley\.chat\.v1\.ChatService", expected "externalscaler\.ExternalScaler"/);
+  hasProblem(
+    t,
+    wrong,
+    /^Deployment\/scaler: readinessProbe asks for service "parley\.chat\.v1\.ChatService", expected "externalscaler\.ExternalScaler"/,
+  );
 });
 
 test("shutdown: a preStop hook, and a grace period longer than preStop plus the drain", (t) => {
-  hasProblem(t, problemsAfter(t, "base", (o) => delete container(o, "chat").lifecycle), /^Deployment\/chat: no preStop hook/);
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => delete container(o, "chat").lifecycle),
+    /^Deployment\/chat: no preStop hook/,
+  );
   hasProblem(
     t,
     problemsAfter(t, "base", (o) => (find(o, "Deployment", "auth").spec.template.spec.terminationGracePeriodSeconds = 20)),
@@ -160,11 +227,31 @@ test("every container has cpu and memory requests and limits", (t) => {
 });
 
 test("workloads: non-empty selectors, an image per container, probes with a handler", (t) => {
-  hasProblem(t, problemsAfter(t, "base", (o) => (find(o, "Deployment", "redis").spec.selector = {})), /^Deployment\/redis: spec\.selector is empty/);
-  hasProblem(t, problemsAfter(t, "base", (o) => delete container(o, "envoy").image), /^Deployment\/envoy container envoy: no image/);
-  hasProblem(t, problemsAfter(t, "base", (o) => delete container(o, "redis").livenessProbe), /^Deployment\/redis container redis: serves a port but has no livenessProbe/);
-  hasProblem(t, problemsAfter(t, "base", (o) => delete container(o, "envoy").readinessProbe.tcpSocket), /readinessProbe needs exactly one of exec, httpGet, tcpSocket, grpc/);
-  hasProblem(t, problemsAfter(t, "base", (o) => delete find(o, "Service", "scaler").spec.selector), /^Service\/scaler: has no selector/);
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => (find(o, "Deployment", "redis").spec.selector = {})),
+    /^Deployment\/redis: spec\.selector is empty/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => delete container(o, "envoy").image),
+    /^Deployment\/envoy container envoy: no image/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => delete container(o, "redis").livenessProbe),
+    /^Deployment\/redis container redis: serves a port but has no livenessProbe/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => delete container(o, "envoy").readinessProbe.tcpSocket),
+    /readinessProbe needs exactly one of exec, httpGet, tcpSocket, grpc/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => delete find(o, "Service", "scaler").spec.selector),
+    /^Service\/scaler: has no selector/,
+  );
 });
 
 test("data of the wrong shape gives problems, never an exception", (t) => {
@@ -175,27 +262,68 @@ test("data of the wrong shape gives problems, never an exception", (t) => {
 
 test("server settings must pass the app's own configuration check and reach real Services", (t) => {
   const env = (o: K8sObject[]): Any[] => container(o, "chat").env;
-  hasProblem(t, problemsAfter(t, "base", (o) => (env(o).find((e) => e.name === "PRESENCE_TTL_SECONDS").value = "45")), /^Deployment\/chat: PRESENCE_TTL_SECONDS must be an integer from 3 to 20/);
   hasProblem(
     t,
-    problemsAfter(t, "base", (o) => (env(o).find((e) => e.name === "DATABASE_URL").value = "postgres://parley:x@pg.parley.svc.cluster.local:5432/parley")),
+    problemsAfter(t, "base", (o) => (env(o).find((e) => e.name === "PRESENCE_TTL_SECONDS").value = "45")),
+    /^Deployment\/chat: PRESENCE_TTL_SECONDS must be an integer from 3 to 20/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(
+      t,
+      "base",
+      (o) => (env(o).find((e) => e.name === "DATABASE_URL").value = "postgres://parley:x@pg.parley.svc.cluster.local:5432/parley"),
+    ),
     /^Deployment\/chat DATABASE_URL: no Service "pg"/,
   );
-  hasProblem(t, problemsAfter(t, "base", (o) => env(o).splice(env(o).findIndex((e) => e.name === "REDIS_URL"), 1)), /^Deployment\/chat: REDIS_URL is not set/);
-  hasProblem(t, problemsAfter(t, "base", (o) => (env(o).find((e) => e.name === "POD_NAME").valueFrom.fieldRef.fieldPath = "spec.nodeName")), /POD_NAME must come from the downward API/);
-  hasProblem(t, problemsAfter(t, "base", (o) => (env(o).find((e) => e.name === "SERVICES").value = "chat,auth")), /^Deployment\/chat: SERVICES is "chat,auth", expected "chat"/);
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) =>
+      env(o).splice(
+        env(o).findIndex((e) => e.name === "REDIS_URL"),
+        1,
+      ),
+    ),
+    /^Deployment\/chat: REDIS_URL is not set/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => (env(o).find((e) => e.name === "POD_NAME").valueFrom.fieldRef.fieldPath = "spec.nodeName")),
+    /POD_NAME must come from the downward API/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => (env(o).find((e) => e.name === "SERVICES").value = "chat,auth")),
+    /^Deployment\/chat: SERVICES is "chat,auth", expected "chat"/,
+  );
   hasProblem(
     t,
     problemsAfter(t, "base", (o) => (find(o, "Secret", "parley-secrets").stringData = { "postgres-password": "x" })),
     /env REDIS_PASSWORD refers to Secret\/parley-secrets key "redis-password", which does not exist/,
   );
-  hasProblem(t, problemsAfter(t, "base", (o) => delete find(o, "Deployment", "chat").spec.template.spec.initContainers), /^Deployment\/chat: no init container or Job runs the migrations/);
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => delete find(o, "Deployment", "chat").spec.template.spec.initContainers),
+    /^Deployment\/chat: no init container or Job runs the migrations/,
+  );
 });
 
 test("PodDisruptionBudgets, Postgres on a volume claim, and Services that select pods", (t) => {
-  hasProblem(t, problemsAfter(t, "base", (o) => o.splice(o.indexOf(find(o, "PodDisruptionBudget", "chat")), 1)), /^Deployment\/chat: no PodDisruptionBudget selects its pods/);
-  hasProblem(t, problemsAfter(t, "base", (o) => delete find(o, "StatefulSet", "postgres").spec.volumeClaimTemplates), /mounts unknown volume "data"/);
-  hasProblem(t, problemsAfter(t, "base", (o) => (find(o, "Service", "chat-headless").spec.selector = { "app.kubernetes.io/component": "chats" })), /^Service\/chat-headless: its selector matches no pods/);
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => o.splice(o.indexOf(find(o, "PodDisruptionBudget", "chat")), 1)),
+    /^Deployment\/chat: no PodDisruptionBudget selects its pods/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => delete find(o, "StatefulSet", "postgres").spec.volumeClaimTemplates),
+    /mounts unknown volume "data"/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => (find(o, "Service", "chat-headless").spec.selector = { "app.kubernetes.io/component": "chats" })),
+    /^Service\/chat-headless: its selector matches no pods/,
+  );
 });
 
 test("NetworkPolicies: a default deny, each hop of the data flow allowed, the databases closed to the edge", (t) => {
@@ -213,14 +341,25 @@ test("the Envoy ConfigMap carries envoy/envoy.yaml unchanged, and its upstreams 
     configMap.data["envoy.yaml"] = configMap.data["envoy.yaml"].replace("8080", "8081");
   });
   hasProblem(t, edited, /^ConfigMap\/envoy-config-[a-z0-9]+: envoy\.yaml differs from envoy\/envoy\.yaml/);
-  hasProblem(t, problemsAfter(t, "base", (o) => (find(o, "Service", "chat-headless").spec.clusterIP = "10.0.0.9")), /STRICT_DNS needs a headless Service, but Service\/chat-headless has a cluster IP/);
-  hasProblem(t, problemsAfter(t, "base", (o) => (find(o, "Service", "auth-headless").metadata.name = "auth")), /cluster auth: no Service "auth-headless"/);
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => (find(o, "Service", "chat-headless").spec.clusterIP = "10.0.0.9")),
+    /STRICT_DNS needs a headless Service, but Service\/chat-headless has a cluster IP/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => (find(o, "Service", "auth-headless").metadata.name = "auth")),
+    /cluster auth: no Service "auth-headless"/,
+  );
 });
 
 test("a kustomization that does not render is a problem with kubectl's message", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "parley-k8s-"));
   try {
-    writeFileSync(join(dir, "kustomization.yaml"), "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - missing.yaml\n");
+    writeFileSync(
+      join(dir, "kustomization.yaml"),
+      "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - missing.yaml\n",
+    );
     const missing = renderKustomization(dir);
     t.deepEqual(missing.objects, []);
     t.is(missing.problems.length, 1);

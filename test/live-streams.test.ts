@@ -91,7 +91,10 @@ test.serial("a message committed but never published reaches open streams within
   const next = await ana.api.send({ username: ben.username }, "next", "m-3");
   await benStream.until(() => benStream.messages(first.conversationId).some((m) => m.seq === next.seq), "the next message");
   t.deepEqual(
-    benStream.messages(first.conversationId).map((m) => m.seq).filter((s) => s > first.seq),
+    benStream
+      .messages(first.conversationId)
+      .map((m) => m.seq)
+      .filter((s) => s > first.seq),
     [seq, next.seq],
     "each message once, in seq order",
   );
@@ -121,7 +124,10 @@ test.serial("a send made while Redis drops the command connections reaches the r
   );
   const took = Date.now() - acked;
   t.deepEqual(
-    benStream.messages(first.conversationId).map((m) => m.seq).filter((s) => s > first.seq),
+    benStream
+      .messages(first.conversationId)
+      .map((m) => m.seq)
+      .filter((s) => s > first.seq),
     sent.map((m) => m.seq),
     "once each, in order",
   );
@@ -140,10 +146,10 @@ test.serial("a join whose membership event was lost is followed within 5 s; a lo
   const anaStream = await live(t, a.address, ana);
 
   // The join, as JoinGroup writes it, without the membership event.
-  await t.context.db.query(
-    `INSERT INTO group_members (group_id, user_id) SELECT g.id, $1::bigint FROM groups g WHERE g.conversation_id = $2`,
-    [ana.id, group.conversationId],
-  );
+  await t.context.db.query(`INSERT INTO group_members (group_id, user_id) SELECT g.id, $1::bigint FROM groups g WHERE g.conversation_id = $2`, [
+    ana.id,
+    group.conversationId,
+  ]);
   await t.context.db.query(
     `INSERT INTO read_cursors (user_id, conversation_id, last_read_seq) SELECT $1::bigint, id, last_seq FROM conversations WHERE id = $2`,
     [ana.id, group.conversationId],
@@ -186,12 +192,19 @@ test.serial("a revoked token ends a Connect that has not said hello, on its own 
 
   const started = Date.now();
   await ana.api.logOut();
-  for (const [name, stream] of [["same pod", here], ["other pod", there], ["Subscribe", subscribed]] as const) {
+  for (const [name, stream] of [
+    ["same pod", here],
+    ["other pod", there],
+    ["Subscribe", subscribed],
+  ] as const) {
     await stream.until(() => stream.status !== undefined, `${name} ended`, REVOKED_MS);
     t.is(stream.status?.code, status.UNAUTHENTICATED, name);
   }
   const took = Date.now() - started;
-  t.false(here.frames.some((f) => f.ready), "no ready frame was ever sent before hello");
+  t.false(
+    here.frames.some((f) => f.ready),
+    "no ready frame was ever sent before hello",
+  );
 
   // hello after the revocation is too late: the call is over; a new one is refused.
   const late = RawStream.connect(b.address, ana.token).hello();
@@ -208,7 +221,9 @@ test.serial("a revocation that Redis never carried holds on every pod within 10 
   const early = await waitingForHello(t, a.address, ana);
   // Warm the session caches of both pods.
   const apis = [a, b].map((pod) => new ParleyApi(pod.address, ana.token));
-  t.teardown(() => apis.forEach((api) => api.close()));
+  t.teardown(() => {
+    for (const api of apis) api.close();
+  });
   for (const api of apis) await api.whoAmI();
 
   // What LogOut writes to Postgres, with no word to Redis: a lost revocation message and cache update.
@@ -288,7 +303,10 @@ test.serial("a send stuck behind a row lock is refused UNAVAILABLE and rolled ba
   t.is(again.seq, retried.seq, "a second retry returns the original");
   await benStream.until(() => benStream.messages(first.conversationId).some((m) => m.seq === retried.seq), "the retried message");
   t.deepEqual(
-    benStream.messages(first.conversationId).map((m) => m.seq).filter((s) => s > first.seq),
+    benStream
+      .messages(first.conversationId)
+      .map((m) => m.seq)
+      .filter((s) => s > first.seq),
     [retried.seq],
   );
   t.log(`refused with UNAVAILABLE after ${waited} ms behind the lock; the retry is seq ${retried.seq}, delivered once`);
@@ -325,5 +343,8 @@ test.serial("a hello the server cannot open with ends the call INVALID_ARGUMENT,
   const end = await stream.done;
   t.is(end.code, status.INVALID_ARGUMENT);
   t.regex(end.details, /conversation_id/);
-  t.false(stream.frames.some((f) => f.ready), "no ready for a hello it could not open with");
+  t.false(
+    stream.frames.some((f) => f.ready),
+    "no ready for a hello it could not open with",
+  );
 });

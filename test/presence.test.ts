@@ -155,31 +155,39 @@ test.serial("a pod paused past the TTL and resumed: ben hears offline, then onli
   t.is(stream.status, undefined, "ana's stream on the resumed pod is still open");
   await sleep(HEARTBEAT_MS);
   t.deepEqual(s.said(), [true, false, true]);
-  t.deepEqual((await s.online()).filter((name) => name === s.ana.username), [s.ana.username]);
+  t.deepEqual(
+    (await s.online()).filter((name) => name === s.ana.username),
+    [s.ana.username],
+  );
   t.log(
     `SIGSTOP → offline frame after ${offline.at - stoppedAt} ms; SIGCONT → online frame after ${online.at - resumedAt} ms ` +
       `(PRESENCE_TTL_SECONDS=${TTL_SECONDS})`,
   );
 });
 
-test.serial("a pod SIGKILLed and restarted at once under the same POD_NAME: ben hears ana went offline, long before the lease would lapse", async (t) => {
-  // A lease far longer than a restart: only the new process's repair can reveal that ana is gone.
-  const ttlSeconds = 20;
-  const s = await setup(t, { PRESENCE_TTL_SECONDS: String(ttlSeconds) });
-  await anaOn(s, s.a);
-  const killedAt = Date.now();
-  s.a.kill("SIGKILL");
-  await s.a.exited;
-  const restarted = await s.spawn("pod-a");
-  const startedMs = Date.now() - killedAt;
-  const offline = await s.nth(2, 15_000);
-  t.false(offline.listed);
-  const ms = offline.at - killedAt;
-  t.true(ms < ttlSeconds * 1000, `${ms} ms`);
-  await sleep(HEARTBEAT_MS);
-  t.deepEqual(s.said(), [true, false]);
-  t.log(`SIGKILL + restart of ${restarted.pod} (listening after ${startedMs} ms) → offline frame after ${ms} ms (PRESENCE_TTL_SECONDS=${ttlSeconds})`);
-});
+test.serial(
+  "a pod SIGKILLed and restarted at once under the same POD_NAME: ben hears ana went offline, long before the lease would lapse",
+  async (t) => {
+    // A lease far longer than a restart: only the new process's repair can reveal that ana is gone.
+    const ttlSeconds = 20;
+    const s = await setup(t, { PRESENCE_TTL_SECONDS: String(ttlSeconds) });
+    await anaOn(s, s.a);
+    const killedAt = Date.now();
+    s.a.kill("SIGKILL");
+    await s.a.exited;
+    const restarted = await s.spawn("pod-a");
+    const startedMs = Date.now() - killedAt;
+    const offline = await s.nth(2, 15_000);
+    t.false(offline.listed);
+    const ms = offline.at - killedAt;
+    t.true(ms < ttlSeconds * 1000, `${ms} ms`);
+    await sleep(HEARTBEAT_MS);
+    t.deepEqual(s.said(), [true, false]);
+    t.log(
+      `SIGKILL + restart of ${restarted.pod} (listening after ${startedMs} ms) → offline frame after ${ms} ms (PRESENCE_TTL_SECONDS=${ttlSeconds})`,
+    );
+  },
+);
 
 test.serial("ana drained (SIGTERM on her pod) and reconnected to the other pod: ben hears nothing at all", async (t) => {
   const s = await setup(t);

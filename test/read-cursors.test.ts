@@ -31,7 +31,10 @@ async function offlineQueue(address: string, user: TestUser, conversationId: str
   const stream = RawStream.connect(address, user.token).hello();
   try {
     await stream.until(() => stream.caughtUp, `${user.username} caught up`, 10_000);
-    return stream.replayed().filter((m) => m.conversationId === conversationId).map((m) => m.seq);
+    return stream
+      .replayed()
+      .filter((m) => m.conversationId === conversationId)
+      .map((m) => m.seq);
   } finally {
     stream.close();
   }
@@ -106,8 +109,14 @@ test("a refused first DM leaves no conversation in either inbox; crossing first 
   const [ana, ben, cid] = await Promise.all([newUser(address, "rc"), newUser(address, "rc"), newUser(address, "rc")]);
   await t.throwsAsync(say(ana, { username: ben.username }, "a\u0000b"));
   await t.throwsAsync(say(ana, { username: ben.username }, ""));
-  t.deepEqual((await ben.api.listConversations()).filter((c) => c.id.startsWith("dm:")), []);
-  t.deepEqual((await ana.api.listConversations()).filter((c) => c.id.startsWith("dm:")), []);
+  t.deepEqual(
+    (await ben.api.listConversations()).filter((c) => c.id.startsWith("dm:")),
+    [],
+  );
+  t.deepEqual(
+    (await ana.api.listConversations()).filter((c) => c.id.startsWith("dm:")),
+    [],
+  );
 
   // The first stored message makes the DM, for both.
   const first = await say(ana, { username: ben.username }, "hello");

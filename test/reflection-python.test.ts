@@ -17,7 +17,8 @@ const CHECK = fileURLToPath(new URL("./helpers/reflection-check.py", import.meta
 
 test.before(async (t) => {
   const probe = spawnSync(PYTHON, ["-c", "import grpc, google.protobuf"], { encoding: "utf8" });
-  if (probe.status !== 0) throw new Error(`needs Debian's python3-grpcio and python3-protobuf (apt-get install -y python3-grpcio python3-protobuf): ${probe.stderr}`);
+  if (probe.status !== 0)
+    throw new Error(`needs Debian's python3-grpcio and python3-protobuf (apt-get install -y python3-grpcio python3-protobuf): ${probe.stderr}`);
   t.context.server = await startServer({ DATABASE_URL: await freshDatabase() });
 });
 test.after.always(async (t) => {
@@ -54,7 +55,10 @@ test("Python's C++ protobuf runtime loads every served file and calls every serv
   t.is(r.whoAmI.user.username, ana);
   t.is(r.subscribe.ready.user.username, ben);
   t.is(r.send.message.seq, "1");
-  t.deepEqual(r.getHistory.messages.map((m: any) => m.body), ["hi from python"]);
+  t.deepEqual(
+    r.getHistory.messages.map((m: any) => m.body),
+    ["hi from python"],
+  );
   t.true(r.listConversations.conversations.some((c: any) => c.title === ana && c.unread === "1"));
   t.deepEqual(r.getMetricSpec.metricSpecs[0], { metricName: "online_users", targetSize: "3", targetSizeFloat: 3 });
   t.is(r.check.status, "SERVING");

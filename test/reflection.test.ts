@@ -131,7 +131,10 @@ test("every rpc answers a client that knows only what reflection told it", async
 
     const conversationId = sent.message.conversationId;
     const history = await c.unary(chat("GetHistory"), { conversationId, beforeSeq: "0", limit: 10 }, bob.token);
-    t.deepEqual(history.messages.map((m: any) => m.body), ["hi from reflection"]);
+    t.deepEqual(
+      history.messages.map((m: any) => m.body),
+      ["hi from reflection"],
+    );
     const inbox = await c.unary(chat("ListConversations"), {}, bob.token);
     t.true(inbox.conversations.some((x: any) => x.title === ana && x.unread === "1"));
     t.is((await c.unary(chat("MarkRead"), { conversationId, seq: "1" }, bob.token)).lastReadSeq, "1");

@@ -59,14 +59,28 @@ for (const backend of ["postgres", "pglite"] as const) {
       frames.filter((_, i) => ![7, 13].includes(i)).map((f) => f.id),
     );
     const originals = acks.filter((_, i) => i !== acks.findIndex((m, j) => j > 3 && m.clientMsgId === "f-3"));
-    t.deepEqual(originals.map((m) => m.seq), range(1, fresh.length), "consecutive seqs from 1");
-    t.deepEqual(originals.map((m) => m.body), fresh.map((f) => f.body));
+    t.deepEqual(
+      originals.map((m) => m.seq),
+      range(1, fresh.length),
+      "consecutive seqs from 1",
+    );
+    t.deepEqual(
+      originals.map((m) => m.body),
+      fresh.map((f) => f.body),
+    );
     t.is(acks.filter((m) => m.clientMsgId === "f-3").length, 2);
     t.is(new Set(acks.filter((m) => m.clientMsgId === "f-3").map((m) => m.id)).size, 1);
 
     const history = await fullHistory(ben.api, originals[0].conversationId);
-    t.deepEqual(history.map((m) => [m.seq, m.clientMsgId]), originals.map((m) => [m.seq, m.clientMsgId]));
+    t.deepEqual(
+      history.map((m) => [m.seq, m.clientMsgId]),
+      originals.map((m) => [m.seq, m.clientMsgId]),
+    );
     await benStream.until(() => benStream.messages().length >= fresh.length, "ben got every message");
-    t.deepEqual(benStream.messages().map((m) => m.seq), range(1, fresh.length), "each delivered once, in order");
+    t.deepEqual(
+      benStream.messages().map((m) => m.seq),
+      range(1, fresh.length),
+      "each delivered once, in order",
+    );
   });
 }

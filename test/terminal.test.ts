@@ -91,7 +91,15 @@ test("/history takes a conversation and an optional count", (t) => {
   t.deepEqual(parseLine("/history broadcast 200"), { kind: "history", to: { broadcast: true }, limit: 200 });
   t.deepEqual(parseLine("/history * 1"), { kind: "history", to: { broadcast: true }, limit: 1 });
   t.deepEqual(parseLine("/history @broadcast"), { kind: "history", to: { username: "broadcast" }, limit: HISTORY_DEFAULT_LIMIT });
-  for (const line of ["/history", "/history bob 0", "/history bob 201", "/history bob -1", "/history bob 2.5", "/history bob ten", "/history bob 5 6"]) {
+  for (const line of [
+    "/history",
+    "/history bob 0",
+    "/history bob 201",
+    "/history bob -1",
+    "/history bob 2.5",
+    "/history bob ten",
+    "/history bob 5 6",
+  ]) {
     t.true(isInvalid(parseLine(line)), line);
   }
 });

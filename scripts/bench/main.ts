@@ -173,8 +173,12 @@ function check(step: StepResult, label: string): void {
 }
 
 async function main(): Promise<void> {
-  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
-  say(`run ${runId}: ${quick ? "quick" : "full"}${compare ? ", compare" : ""}; ${systemNames.join(" + ")}; ${[...scenarios].join(", ")}; load average ${load}`);
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+  say(
+    `run ${runId}: ${quick ? "quick" : "full"}${compare ? ", compare" : ""}; ${systemNames.join(" + ")}; ${[...scenarios].join(", ")}; load average ${load}`,
+  );
   const infra = await startInfra(say);
   const population = buildPopulation(runId, settings.users, settings.groupSize, settings.resumeUsers);
   const everyone = population.names.map((_, i) => i);
@@ -213,7 +217,9 @@ async function main(): Promise<void> {
           results.steps.push({ ...result, label: `round ${round}` });
           check(result, `round ${round}`);
           const { latency, lost, duplicates } = result.counts;
-          say(`round ${round} ${name} ${scenario}: ${fmt(result.deliveriesPerSec, 0)} deliveries/s, p99 ${fmt(latency.p99)} ms, lost ${lost}, dup ${duplicates}`);
+          say(
+            `round ${round} ${name} ${scenario}: ${fmt(result.deliveriesPerSec, 0)} deliveries/s, p99 ${fmt(latency.p99)} ms, lost ${lost}, dup ${duplicates}`,
+          );
           await quiesce(everyServer);
         }
       } finally {
@@ -269,7 +275,9 @@ async function main(): Promise<void> {
           const line = series.get(name) as RampSeries;
           line.points.push({ rate, p99, deliveredFraction: result.deliveredFraction, saturated });
           if (!saturated) line.sustained = rate;
-          say(`ramp ${scenario} ${name} ${rate}/s: delivered ${fmt(result.deliveredFraction * 100)}%, p99 ${fmt(p99)} ms${saturated ? " (saturated)" : ""}`);
+          say(
+            `ramp ${scenario} ${name} ${rate}/s: delivered ${fmt(result.deliveredFraction * 100)}%, p99 ${fmt(p99)} ms${saturated ? " (saturated)" : ""}`,
+          );
           if (saturated) {
             // This system is done: let go of its clients and let its backlog clear before the other goes on.
             sessions.delete(name);
@@ -302,7 +310,9 @@ async function main(): Promise<void> {
         `parley resume: ${result.resumed}/${result.receivers} resumed, lost ${result.lost}, duplicated ${result.duplicates} (${result.acked} messages acknowledged)`,
       );
     }
-    say(`resume ${name}: ${result.resumed}/${result.receivers} back within ${fmt(result.resumeMsMax, 0)} ms, lost ${result.lost}, dup ${result.duplicates}`);
+    say(
+      `resume ${name}: ${result.resumed}/${result.receivers} back within ${fmt(result.resumeMsMax, 0)} ms, lost ${result.lost}, dup ${result.duplicates}`,
+    );
   }
 }
 

@@ -19,17 +19,25 @@ if (!file) throw new Error("usage: profile-summary <file.cpuprofile> [N]");
 const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const selfUs = new Map<number, number>();
-profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+for (const [i, id] of profile.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
 
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 const byFunction = new Map<string, number>();
 const byFile = new Map<string, number>();
 for (const [id, us] of selfUs) {
   const frame = (byId.get(id) as ProfileNode).callFrame;
-  const where = frame.url.replace(/^file:\/\//, "").replace(/.*node_modules\//, "nm:").replace(/.*\/main\//, "");
+  const where = frame.url
+    .replace(/^file:\/\//, "")
+    .replace(/.*node_modules\//, "nm:")
+    .replace(/.*\/main\//, "");
   const name = `${frame.functionName || "(anonymous)"}  ${where}:${frame.lineNumber + 1}`;
   byFunction.set(name, (byFunction.get(name) ?? 0) + us);
-  const pkg = where.startsWith("nm:") ? where.split("/").slice(0, where.startsWith("nm:@") ? 2 : 1).join("/") : where || frame.functionName;
+  const pkg = where.startsWith("nm:")
+    ? where
+        .split("/")
+        .slice(0, where.startsWith("nm:@") ? 2 : 1)
+        .join("/")
+    : where || frame.functionName;
   byFile.set(pkg, (byFile.get(pkg) ?? 0) + us);
 }
 const show = (map: Map<string, number>, n: number) =>

@@ -8,8 +8,7 @@ import type { StepResult } from "./session.js";
 import { median } from "./stats.js";
 import type { ScenarioName, SystemName } from "./workload.js";
 
-const fmt = (value: number, digits = 1) =>
-  Number.isFinite(value) ? value.toFixed(digits) : value === Infinity ? "never" : "n/a";
+const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : value === Infinity ? "never" : "n/a");
 const mb = (bytes: number) => fmt(bytes / 1024 / 1024, 0);
 /** Mean RSS growth per connection over the backends; below zero, garbage collection outweighed it. */
 const perConnKb = (values: number[]) => {
@@ -31,7 +30,28 @@ export interface LabelledStep extends StepResult {
 
 export function stepTable(steps: LabelledStep[]): string {
   return table(
-    ["run", "system", "scenario", "conns", "offered/s", "sends/s", "deliv/s", "deliv%", "p50ms", "p95ms", "p99ms", "p99.9ms", "ack p50/p99", "lost", "dup", "unacked", "srvCPU%", "rssMB", "rss/connKB", "genCPU%"],
+    [
+      "run",
+      "system",
+      "scenario",
+      "conns",
+      "offered/s",
+      "sends/s",
+      "deliv/s",
+      "deliv%",
+      "p50ms",
+      "p95ms",
+      "p99ms",
+      "p99.9ms",
+      "ack p50/p99",
+      "lost",
+      "dup",
+      "unacked",
+      "srvCPU%",
+      "rssMB",
+      "rss/connKB",
+      "genCPU%",
+    ],
     steps.map((s) => {
       const backends = s.procs.filter((p) => s.rssPerConnection.some((r) => r.name === p.name));
       const perConn = s.rssPerConnection.map((r) => r.bytes).filter(Number.isFinite);
@@ -79,7 +99,21 @@ export function cpuTable(steps: LabelledStep[]): string {
 
 export function resumeTable(results: ResumeResult[]): string {
   return table(
-    ["system", "receivers", "resumed", "resumed on", "resume p50 ms", "resume max ms", "all received ms", "exit ms", "sent", "during outage", "lost", "dup", "unacked"],
+    [
+      "system",
+      "receivers",
+      "resumed",
+      "resumed on",
+      "resume p50 ms",
+      "resume max ms",
+      "all received ms",
+      "exit ms",
+      "sent",
+      "during outage",
+      "lost",
+      "dup",
+      "unacked",
+    ],
     results.map((r) => [
       r.system,
       String(r.receivers),
@@ -172,7 +206,9 @@ export function rampSvg(series: RampSeries[], title: string): string {
       parts.push(`<text x="${x0 + 28}" y="${y0 + 20 + j * 18}">${esc(line.system)} (sustained ${line.sustained || "-"} msg/s)</text>`);
     });
   });
-  parts.push(`<text x="8" y="${height - 6}" font-size="11" fill="#555">hollow: saturated (delivered &lt; 95% of offered, or p99 exploded); both axes logarithmic</text>`);
+  parts.push(
+    `<text x="8" y="${height - 6}" font-size="11" fill="#555">hollow: saturated (delivered &lt; 95% of offered, or p99 exploded); both axes logarithmic</text>`,
+  );
   parts.push("</svg>");
   return parts.join("\n");
 }
@@ -250,7 +286,12 @@ export function renderReport(results: BenchResults, files: string[], took: strin
     out.push(
       table(
         ["system", "scenario", "sustained msg/s", "rate:p99 per step"],
-        ramps.map((r) => [r.system, r.scenario, String(r.sustained || "-"), r.points.map((p) => `${p.rate}:${fmt(p.p99, 0)}ms${p.saturated ? "*" : ""}`).join(" ")]),
+        ramps.map((r) => [
+          r.system,
+          r.scenario,
+          String(r.sustained || "-"),
+          r.points.map((p) => `${p.rate}:${fmt(p.p99, 0)}ms${p.saturated ? "*" : ""}`).join(" "),
+        ]),
       ),
       "",
     );
@@ -262,8 +303,12 @@ export function renderReport(results: BenchResults, files: string[], took: strin
   }
   out.push("Parley persists every message to Postgres (committed before the ack: durable, gap-free, resumable);");
   out.push("Socket.IO persists nothing (its ack only means the server emitted the message).");
-  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
-  out.push(`Machine: ${cpus().length} cores, load average now ${load} (shared with other work: absolute figures are skewed; alternating shares the noise).`);
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+  out.push(
+    `Machine: ${cpus().length} cores, load average now ${load} (shared with other work: absolute figures are skewed; alternating shares the noise).`,
+  );
   if (problems.length > 0) out.push("", "CORRECTNESS PROBLEMS (loss or duplicates):", ...problems.map((p) => `  - ${p}`), "");
   else out.push("No loss and no duplicates in any load run.");
   for (const file of files) out.push(`Wrote ${file}`);
@@ -281,10 +326,13 @@ export function renderReport(results: BenchResults, files: string[], took: strin
   const parleyThroughput = overload("parley") ?? parley?.deliveries;
   const socketioThroughput = overload("socketio") ?? socketio?.deliveries;
   if (headline) {
-    const source = overload("parley") === undefined ? "the fixed-rate rounds" : "the overload runs (what each delivers when offered more than it can take)";
+    const source =
+      overload("parley") === undefined ? "the fixed-rate rounds" : "the overload runs (what each delivers when offered more than it can take)";
     out.push(`(ratios, ${headline}: deliveries/s from ${source}; p99 from the fixed-rate rounds, where both keep up; medians of alternated runs)`);
   }
-  out.push(`parley/socketio: deliveries/s ratio ${ratio(parleyThroughput, socketioThroughput)}, p99 latency ratio ${ratio(parley?.p99, socketio?.p99)}`);
+  out.push(
+    `parley/socketio: deliveries/s ratio ${ratio(parleyThroughput, socketioThroughput)}, p99 latency ratio ${ratio(parley?.p99, socketio?.p99)}`,
+  );
   return out.join("\n");
 }
 

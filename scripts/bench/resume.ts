@@ -101,12 +101,10 @@ export async function runResume(
       send: (k, intendedAt) => {
         sentAt[k] = intendedAt;
         tracker.sending(k, { from: sender, to: { group }, recipients: members }, intendedAt);
-        system.driver
-          .send(sender, { group }, encodeBody(options.tag, k, intendedAt, options.bodyBytes), `${options.tag}-${k}`)
-          .then(
-            () => tracker.ack(k),
-            () => tracker.fail(),
-          );
+        system.driver.send(sender, { group }, encodeBody(options.tag, k, intendedAt, options.bodyBytes), `${options.tag}-${k}`).then(
+          () => tracker.ack(k),
+          () => tracker.fail(),
+        );
       },
     });
     clearTimeout(killTimer);

@@ -126,12 +126,10 @@ export class Session {
       send: (k, intendedAt) => {
         const route = routeOf(population, options.scenario, k);
         tracker.sending(k, route, intendedAt);
-        system.driver
-          .send(route.from, route.to, encodeBody(options.tag, k, intendedAt, options.bodyBytes), `${options.tag}-${k}`)
-          .then(
-            () => tracker.ack(k),
-            () => tracker.fail(),
-          );
+        system.driver.send(route.from, route.to, encodeBody(options.tag, k, intendedAt, options.bodyBytes), `${options.tag}-${k}`).then(
+          () => tracker.ack(k),
+          () => tracker.fail(),
+        );
       },
     });
     const procs = sampler.end();

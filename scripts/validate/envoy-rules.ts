@@ -63,7 +63,10 @@ export function loadEdgeRpcs(expect: EdgeExpectations = PARLEY_EDGE, protoDir = 
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => (isAbsolute(target) ? target : join(protoDir, target));
   const files = readdirSync(protoDir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".proto"));
-  root.loadSync(files.map((f) => join(protoDir, f)), { keepCase: true });
+  root.loadSync(
+    files.map((f) => join(protoDir, f)),
+    { keepCase: true },
+  );
   const rpcs: Rpc[] = [];
   for (const [service, cluster] of Object.entries(expect.services)) {
     for (const method of root.lookupService(service).methodsArray) {
@@ -124,7 +127,10 @@ function checkConnectionManager(
   const filters = list(get(hcm, "http_filters"));
   const types = filters.map((f) => typeName(get(f, "typed_config")));
   if (types.join() !== FILTER_ORDER.join()) {
-    report(childPath(path, "http_filters"), `http_filters must be grpc_web → cors → router (by @type), got ${types.map((t) => t ?? "?").join(" → ")}`);
+    report(
+      childPath(path, "http_filters"),
+      `http_filters must be grpc_web → cors → router (by @type), got ${types.map((t) => t ?? "?").join(" → ")}`,
+    );
   }
   const filterNames = new Set(filters.map((f) => get(f, "name")));
   const corsFilter = filters.find((f) => typeName(get(f, "typed_config")) === FILTER_ORDER[1]);
@@ -132,9 +138,15 @@ function checkConnectionManager(
 
   const routeConfigPath = childPath(path, "route_config");
   const hosts = list(get(get(hcm, "route_config"), "virtual_hosts"));
-  if (hosts.length === 0) return report(routeConfigPath, "needs an inline route_config with virtual_hosts");
+  if (hosts.length === 0) {
+    report(routeConfigPath, "needs an inline route_config with virtual_hosts");
+    return;
+  }
   const hostIndex = hosts.findIndex((h) => list(get(h, "domains")).includes("*"));
-  if (hostIndex < 0) return report(routeConfigPath, 'needs a virtual host with domains ["*"]: clients reach the edge by many names');
+  if (hostIndex < 0) {
+    report(routeConfigPath, 'needs a virtual host with domains ["*"]: clients reach the edge by many names');
+    return;
+  }
 
   hosts.forEach((host, h) => {
     const hostPath = `${routeConfigPath}.virtual_hosts[${h}]`;
@@ -170,21 +182,33 @@ function checkConnectionManager(
     }
     const timeout = durationSeconds(get(action, "timeout"));
     if (rpc.streaming && timeout !== 0) {
-      report(`${at}.timeout`, `${rpc.path} streams: its route needs timeout: 0s (${timeout === undefined ? "the default 15s" : `${timeout}s`} would cut every stream)`);
+      report(
+        `${at}.timeout`,
+        `${rpc.path} streams: its route needs timeout: 0s (${timeout === undefined ? "the default 15s" : `${timeout}s`} would cut every stream)`,
+      );
     }
     if (!rpc.streaming && timeout === 0) report(`${at}.timeout`, `${rpc.path} is unary: give its route a finite timeout`);
     const idle = durationSeconds(get(action, "idle_timeout")) ?? streamIdle;
     if (rpc.streaming && idle !== 0 && idle <= expect.minStreamIdleSeconds) {
-      report(`${at}.idle_timeout`, `${rpc.path}: idle timeout ${idle}s must exceed ${expect.minStreamIdleSeconds}s (client ping 20 s, server keepalive 60 s)`);
+      report(
+        `${at}.idle_timeout`,
+        `${rpc.path}: idle timeout ${idle}s must exceed ${expect.minStreamIdleSeconds}s (client ping 20 s, server keepalive 60 s)`,
+      );
     }
   }
 }
 
 function checkCors(policy: unknown, path: string, expect: EdgeExpectations, report: Report): void {
-  const headers = (key: string) => new Set(String(get(policy, key) ?? "").split(",").map((h) => h.trim().toLowerCase()));
+  const headers = (key: string) =>
+    new Set(
+      String(get(policy, key) ?? "")
+        .split(",")
+        .map((h) => h.trim().toLowerCase()),
+    );
   const exposed = headers("expose_headers");
   const missingExposed = expect.corsExposeHeaders.filter((h) => !exposed.has(h));
-  if (missingExposed.length) report(childPath(path, "expose_headers"), `must expose ${missingExposed.join(", ")} so gRPC-web clients can read the status`);
+  if (missingExposed.length)
+    report(childPath(path, "expose_headers"), `must expose ${missingExposed.join(", ")} so gRPC-web clients can read the status`);
   const allowed = headers("allow_headers");
   const missingAllowed = expect.corsAllowHeaders.filter((h) => !allowed.has(h));
   if (missingAllowed.length) report(childPath(path, "allow_headers"), `must allow ${missingAllowed.join(", ")} (sent by gRPC-web clients)`);
@@ -214,7 +238,10 @@ function checkCluster(cluster: unknown, path: string, name: string, service: str
   } else {
     const serviceName = get(get(checks[grpcIndex], "grpc_health_check"), "service_name");
     if (serviceName !== service) {
-      report(`${path}.health_checks[${grpcIndex}].grpc_health_check.service_name`, `must be ${service} (what the pod marks NOT_SERVING when draining), not ${JSON.stringify(serviceName)}`);
+      report(
+        `${path}.health_checks[${grpcIndex}].grpc_health_check.service_name`,
+        `must be ${service} (what the pod marks NOT_SERVING when draining), not ${JSON.stringify(serviceName)}`,
+      );
     }
   }
 
@@ -245,14 +272,15 @@ function checkPerFilterKeys(node: unknown, path: string, filterNames: Set<unknow
 
 function findConnectionManagers(config: unknown): { hcm: unknown; path: string }[] {
   const found: { hcm: unknown; path: string }[] = [];
-  list(get(get(config, "static_resources"), "listeners")).forEach((listener, l) =>
-    list(get(listener, "filter_chains")).forEach((chain, c) =>
-      list(get(chain, "filters")).forEach((filter, f) => {
+  for (const [l, listener] of list(get(get(config, "static_resources"), "listeners")).entries()) {
+    for (const [c, chain] of list(get(listener, "filter_chains")).entries()) {
+      for (const [f, filter] of list(get(chain, "filters")).entries()) {
         const typed = get(filter, "typed_config");
-        if (typeName(typed) === HCM) found.push({ hcm: typed, path: `static_resources.listeners[${l}].filter_chains[${c}].filters[${f}].typed_config` });
-      }),
-    ),
-  );
+        if (typeName(typed) === HCM)
+          found.push({ hcm: typed, path: `static_resources.listeners[${l}].filter_chains[${c}].filters[${f}].typed_config` });
+      }
+    }
+  }
   return found;
 }
 

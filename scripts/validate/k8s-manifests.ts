@@ -78,4 +78,3 @@ export function nameOf(object: K8sObject): string {
 export function allContainers(pod: IPodSpec): IContainer[] {
   return [...(pod.initContainers ?? []), ...(pod.containers ?? [])];
 }
-

@@ -73,7 +73,9 @@ export function validateObject(object: K8sObject): string[] {
   const key = `${String(object.apiVersion)}/${String(object.kind)}`;
   const model = MODELS[key];
   if (!model) {
-    return [`${name}: no model for apiVersion "${String(object.apiVersion)}" kind "${String(object.kind)}" (add it to MODELS in scripts/validate/k8s-models.ts)`];
+    return [
+      `${name}: no model for apiVersion "${String(object.apiVersion)}" kind "${String(object.kind)}" (add it to MODELS in scripts/validate/k8s-models.ts)`,
+    ];
   }
   const problems: string[] = [];
   try {

@@ -5,7 +5,7 @@ import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/Netw
 import type { IConfigMap } from "kubernetes-models/v1/ConfigMap";
 import type { IService } from "kubernetes-models/v1/Service";
 import { parse } from "yaml";
-import { GRPC_PORT, Manifests, NAMESPACE } from "./k8s-manifests.js";
+import { GRPC_PORT, type Manifests, NAMESPACE } from "./k8s-manifests.js";
 import { ingressAllowed, type Source } from "./k8s-network.js";
 
 /** The key under which the Envoy ConfigMap carries the file. */
@@ -48,7 +48,8 @@ function envoyDeploymentProblems(m: Manifests, envoyConfig: string, config: Envo
   for (const listener of config?.static_resources?.listeners ?? []) {
     const port = listener.address?.socket_address?.port_value;
     if (port === undefined) continue;
-    if (!(container?.ports ?? []).some((p) => p.containerPort === port)) problems.push(`Deployment/envoy: listener port ${port} is not a container port`);
+    if (!(container?.ports ?? []).some((p) => p.containerPort === port))
+      problems.push(`Deployment/envoy: listener port ${port} is not a container port`);
     if (!services.some((s) => (s.spec?.ports ?? []).some((p) => p.port === port))) problems.push(`no Service exposes Envoy's listener port ${port}`);
   }
   return problems;
@@ -81,7 +82,11 @@ interface SocketAddress {
 interface EnvoyConfig {
   static_resources?: {
     listeners?: Array<{ address?: SocketAddress }>;
-    clusters?: Array<{ name?: string; type?: string; load_assignment?: { endpoints?: Array<{ lb_endpoints?: Array<{ endpoint?: { address?: SocketAddress } }> }> } }>;
+    clusters?: Array<{
+      name?: string;
+      type?: string;
+      load_assignment?: { endpoints?: Array<{ lb_endpoints?: Array<{ endpoint?: { address?: SocketAddress } }> }> };
+    }>;
   };
 }
 

@@ -5,7 +5,7 @@
 import type { IScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
 import type { IRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
 import type { IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
-import { GRPC_PORT, Manifests, NAMESPACE, type Workload } from "./k8s-manifests.js";
+import { GRPC_PORT, type Manifests, NAMESPACE, type Workload } from "./k8s-manifests.js";
 import { resolveEnv } from "./k8s-rules-servers.js";
 
 /** Which autoscaler an overlay brings. */
@@ -25,8 +25,17 @@ const GRANTS: Record<string, { groups: string[]; verbs: string[]; needed: string
 
 /** The settings the controller reads (design.md, "Bundled controller"); anything else is a typo. */
 const CONTROLLER_SETTINGS = new Set([
-  "SCALER_ADDRESS", "TARGET_DEPLOYMENT", "TARGET_NAMESPACE", "MIN_REPLICAS", "MAX_REPLICAS", "USERS_PER_REPLICA",
-  "SCALE_DOWN_STABILIZATION_SECONDS", "SYNC_INTERVAL_SECONDS", "DRY_RUN", "LOG_LEVEL", "POD_NAME",
+  "SCALER_ADDRESS",
+  "TARGET_DEPLOYMENT",
+  "TARGET_NAMESPACE",
+  "MIN_REPLICAS",
+  "MAX_REPLICAS",
+  "USERS_PER_REPLICA",
+  "SCALE_DOWN_STABILIZATION_SECONDS",
+  "SYNC_INTERVAL_SECONDS",
+  "DRY_RUN",
+  "LOG_LEVEL",
+  "POD_NAME",
 ]);
 
 /** Exactly the autoscaler `expected` names, configured with the design's numbers, and Roles limited to scaling. */
@@ -36,8 +45,10 @@ export function checkAutoscaling(m: Manifests, expected: Autoscaler): string[] {
   const problems: string[] = [];
   if (expected === "keda" && scaledObjects.length !== 1) problems.push(`expected one ScaledObject, found ${scaledObjects.length}`);
   if (expected !== "keda" && scaledObjects.length > 0) problems.push(`unexpected ScaledObject (this overlay's autoscaler: ${expected})`);
-  if (expected === "controller" && controllers.length !== 1) problems.push(`expected one controller Deployment (with SCALER_ADDRESS), found ${controllers.length}`);
-  if (expected !== "controller" && controllers.length > 0) problems.push(`unexpected controller Deployment/${controllers[0].name} (this overlay's autoscaler: ${expected})`);
+  if (expected === "controller" && controllers.length !== 1)
+    problems.push(`expected one controller Deployment (with SCALER_ADDRESS), found ${controllers.length}`);
+  if (expected !== "controller" && controllers.length > 0)
+    problems.push(`unexpected controller Deployment/${controllers[0].name} (this overlay's autoscaler: ${expected})`);
   const target = m.workload("Deployment", SCALING.target)?.object as { spec?: { replicas?: unknown } } | undefined;
   if (expected !== "none" && target?.spec?.replicas !== undefined) {
     problems.push(`Deployment/${SCALING.target}: sets spec.replicas, which the autoscaler owns (every apply would reset it)`);
@@ -52,12 +63,15 @@ function scaledObjectProblems(m: Manifests, so: IScaledObject): string[] {
   const at = `ScaledObject/${so.metadata?.name}`;
   const problems: string[] = [];
   const ref = so.spec?.scaleTargetRef;
-  if ((ref?.kind ?? "Deployment") !== "Deployment" || ref?.name !== SCALING.target) problems.push(`${at}: scaleTargetRef is not Deployment/${SCALING.target}`);
+  if ((ref?.kind ?? "Deployment") !== "Deployment" || ref?.name !== SCALING.target)
+    problems.push(`${at}: scaleTargetRef is not Deployment/${SCALING.target}`);
   if (so.spec?.minReplicaCount !== SCALING.min) problems.push(`${at}: minReplicaCount is ${so.spec?.minReplicaCount}, expected ${SCALING.min}`);
   if (so.spec?.maxReplicaCount !== SCALING.max) problems.push(`${at}: maxReplicaCount is ${so.spec?.maxReplicaCount}, expected ${SCALING.max}`);
   const window = so.spec?.advanced?.horizontalPodAutoscalerConfig?.behavior?.scaleDown?.stabilizationWindowSeconds;
   if (window !== SCALING.scaleDownStabilizationSeconds) {
-    problems.push(`${at}: advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds is ${window}, expected ${SCALING.scaleDownStabilizationSeconds}`);
+    problems.push(
+      `${at}: advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds is ${window}, expected ${SCALING.scaleDownStabilizationSeconds}`,
+    );
   }
   const triggers = so.spec?.triggers ?? [];
   if (triggers.length !== 1) problems.push(`${at}: expected one trigger, found ${triggers.length}`);
@@ -92,7 +106,8 @@ function controllerProblems(m: Manifests, w: Workload): string[] {
   for (const [name, expected] of numbers) {
     if (env[name] !== undefined && Number(env[name]) !== expected) problems.push(`${at}: ${name} is "${env[name]}", expected ${expected}`);
   }
-  if (((w.object as { spec?: { replicas?: number } }).spec?.replicas ?? 1) > 1) problems.push(`${at}: more than one controller replica would act twice`);
+  if (((w.object as { spec?: { replicas?: number } }).spec?.replicas ?? 1) > 1)
+    problems.push(`${at}: more than one controller replica would act twice`);
   problems.push(...accessProblems(m, at, w.pod.serviceAccountName));
   return problems;
 }
@@ -101,9 +116,9 @@ function controllerProblems(m: Manifests, w: Workload): string[] {
 function accessProblems(m: Manifests, at: string, account: string | undefined): string[] {
   if (!account || account === "default") return [`${at}: runs as the default service account; give it its own`];
   if (!m.named("ServiceAccount", account)) return [`${at}: ServiceAccount/${account} is missing`];
-  const bindings = m.ofKind<IRoleBinding>("RoleBinding").filter((b) =>
-    (b.subjects ?? []).some((s) => s.kind === "ServiceAccount" && s.name === account && (s.namespace ?? NAMESPACE) === NAMESPACE),
-  );
+  const bindings = m
+    .ofKind<IRoleBinding>("RoleBinding")
+    .filter((b) => (b.subjects ?? []).some((s) => s.kind === "ServiceAccount" && s.name === account && (s.namespace ?? NAMESPACE) === NAMESPACE));
   const roles = bindings.flatMap((b) => (b.roleRef?.kind === "Role" ? [m.named<IRole>("Role", b.roleRef.name)] : [])).filter((r) => r !== undefined);
   if (roles.length === 0) return [`${at}: no RoleBinding binds a Role to ServiceAccount/${account}`];
   const problems: string[] = [];

@@ -6,7 +6,7 @@ import type { IPodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisrup
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IProbe } from "kubernetes-models/v1/Probe";
 import { ConfigError, loadConfig } from "../../services/lib/config.js";
-import { GRPC_PORT, Manifests, type Workload } from "./k8s-manifests.js";
+import { GRPC_PORT, type Manifests, type Workload } from "./k8s-manifests.js";
 import { selects } from "./k8s-network.js";
 
 /** Each server Deployment, by the name of the service it hosts, and the health service its probes ask about. */
@@ -87,7 +87,10 @@ function settingsProblems(at: string, m: Manifests, server: IContainer, env: Rec
   const problems: string[] = [];
   const podName = envEntry(server, "POD_NAME")?.valueFrom?.fieldRef?.fieldPath;
   if (podName !== "metadata.name") problems.push(`${at}: POD_NAME must come from the downward API (fieldRef metadata.name)`);
-  for (const [variable, port] of [["DATABASE_URL", 5432], ["REDIS_URL", 6379]] as const) {
+  for (const [variable, port] of [
+    ["DATABASE_URL", 5432],
+    ["REDIS_URL", 6379],
+  ] as const) {
     const value = env[variable];
     if (value === undefined) {
       problems.push(`${at}: ${variable} is not set, so the server would run embedded, alone`);
@@ -117,11 +120,13 @@ function budgetProblems(m: Manifests): string[] {
   const budgets = m.ofKind<IPodDisruptionBudget>("PodDisruptionBudget");
   const unset = budgets.filter((b) => b.spec?.minAvailable === undefined && b.spec?.maxUnavailable === undefined);
   const problems = unset.map((b) => `PodDisruptionBudget/${b.metadata?.name}: sets neither minAvailable nor maxUnavailable`);
-  return problems.concat((["auth", "chat"] as const).flatMap((name) => {
-    const w = m.workload("Deployment", name);
-    if (!w || budgets.some((b) => selects(b.spec?.selector, w.podLabels))) return [];
-    return [`Deployment/${name}: no PodDisruptionBudget selects its pods`];
-  }));
+  return problems.concat(
+    (["auth", "chat"] as const).flatMap((name) => {
+      const w = m.workload("Deployment", name);
+      if (!w || budgets.some((b) => selects(b.spec?.selector, w.podLabels))) return [];
+      return [`Deployment/${name}: no PodDisruptionBudget selects its pods`];
+    }),
+  );
 }
 
 function postgresProblems(m: Manifests): string[] {

@@ -78,7 +78,8 @@ function checkWorkloads(m: Manifests): string[] {
     for (const c of allContainers(w.pod)) {
       for (const kind of ["readinessProbe", "livenessProbe", "startupProbe"] as const) {
         const probe = c[kind];
-        if (probe && oneOf(probe, ["exec", "httpGet", "tcpSocket", "grpc"]) !== 1) problems.push(`${at} container ${c.name}: ${kind} needs exactly one of exec, httpGet, tcpSocket, grpc`);
+        if (probe && oneOf(probe, ["exec", "httpGet", "tcpSocket", "grpc"]) !== 1)
+          problems.push(`${at} container ${c.name}: ${kind} needs exactly one of exec, httpGet, tcpSocket, grpc`);
       }
       for (const env of c.env ?? []) {
         if (env.valueFrom && oneOf(env.valueFrom, ["fieldRef", "resourceFieldRef", "secretKeyRef", "configMapKeyRef"]) !== 1) {

@@ -42,7 +42,7 @@ function walk(checker: ts.TypeChecker, value: unknown, declared: ts.Type, path: 
   if (Array.isArray(value)) {
     const array = members.find((t) => checker.isArrayType(t)) as ts.TypeReference | undefined;
     const element = array ? checker.getTypeArguments(array)[0] : undefined;
-    if (element) value.forEach((item, i) => walk(checker, item, element, `${path}[${i}]`, found));
+    if (element) for (const [i, item] of value.entries()) walk(checker, item, element, `${path}[${i}]`, found);
     return;
   }
   const shapes = members.filter((t) => !checker.isArrayType(t));

@@ -89,7 +89,10 @@ export function validateOverlay(name: OverlayName): Rendered {
   } catch (err) {
     return { objects: rendered.objects, problems: [...rendered.problems, `cannot read envoy/envoy.yaml: ${String(err)}`] };
   }
-  return { objects: rendered.objects, problems: [...rendered.problems, ...validateObjects(rendered.objects, { autoscaler: overlay.autoscaler, envoyConfig })] };
+  return {
+    objects: rendered.objects,
+    problems: [...rendered.problems, ...validateObjects(rendered.objects, { autoscaler: overlay.autoscaler, envoyConfig })],
+  };
 }
 
 function main(names: string[]): number {

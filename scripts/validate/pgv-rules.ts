@@ -137,7 +137,9 @@ function checkRange<T extends number | bigint>(
 
 /** PGV's HTTP header regexes (validate.proto, KnownRegex). */
 function headerRegex(kind: string, strict: boolean): RegExp | undefined {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: PGV's rule is about control characters
   if (kind === "HTTP_HEADER_NAME") return strict ? /^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$/ : /^[^\u0000\u000A\u000D]+$/;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: PGV's rule is about control characters
   if (kind === "HTTP_HEADER_VALUE") return strict ? /^[^\u0000-\u0008\u000A-\u001F\u007F]*$/ : /^[^\u0000\u000A\u000D]*$/;
   return undefined;
 }

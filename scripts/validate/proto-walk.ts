@@ -100,16 +100,29 @@ class Walker {
 
   /** One value of a field (or a list item, or a map value), its kind given by `type`. */
   singular(value: unknown, type: Described, path: string, rules: Rules): void {
-    if (typeof type === "string") return this.scalar(value, type, path, rules[type]);
-    if (type instanceof protobuf.Enum) return this.enumValue(value, type, path, rules.enum);
+    if (typeof type === "string") {
+      this.scalar(value, type, path, rules[type]);
+      return;
+    }
+    if (type instanceof protobuf.Enum) {
+      this.enumValue(value, type, path, rules.enum);
+      return;
+    }
     const name = fullName(type);
-    if (name in WRAPPERS) return this.scalar(value, WRAPPERS[name], path, rules[WRAPPERS[name]]);
+    if (name in WRAPPERS) {
+      this.scalar(value, WRAPPERS[name], path, rules[WRAPPERS[name]]);
+      return;
+    }
     switch (name) {
       case "google.protobuf.Any":
-        return this.any(value, path, rules.any);
+        this.any(value, path, rules.any);
+        return;
       case "google.protobuf.Duration": {
         const nanos = parseDuration(value);
-        if (nanos === undefined) return this.report(path, `expected a duration such as "1.5s", got ${show(value)}`);
+        if (nanos === undefined) {
+          this.report(path, `expected a duration such as "1.5s", got ${show(value)}`);
+          return;
+        }
         for (const m of checkDuration(nanos, rules.duration)) this.report(path, m);
         return;
       }
@@ -134,7 +147,10 @@ class Walker {
   }
 
   private message(value: unknown, type: protobuf.Type, path: string): void {
-    if (!isObject(value)) return this.report(path, `expected an object (${fullName(type)}), got ${show(value)}`);
+    if (!isObject(value)) {
+      this.report(path, `expected an object (${fullName(type)}), got ${show(value)}`);
+      return;
+    }
     const index = this.fieldIndex(type);
     const seen = new Map<protobuf.Field, string>();
     for (const [key, item] of Object.entries(value)) {
@@ -164,7 +180,10 @@ class Walker {
     const rules = fieldRules(field);
     const type = describe(field);
     if (field instanceof protobuf.MapField) {
-      if (!isObject(value)) return this.report(path, `expected a map (object), got ${show(value)}`);
+      if (!isObject(value)) {
+        this.report(path, `expected a map (object), got ${show(value)}`);
+        return;
+      }
       for (const m of checkCount(Object.keys(value).length, rules.map, "entries")) this.report(path, m);
       for (const [key, item] of Object.entries(value)) {
         const at = childPath(path, key);
@@ -175,12 +194,15 @@ class Walker {
       return;
     }
     if (field.repeated) {
-      if (!Array.isArray(value)) return this.report(path, `expected a list, got ${show(value)}`);
+      if (!Array.isArray(value)) {
+        this.report(path, `expected a list, got ${show(value)}`);
+        return;
+      }
       for (const m of checkCount(value.length, rules.repeated, "items")) this.report(path, m);
       if (rules.repeated?.unique && new Set(value.map((v) => JSON.stringify(v))).size !== value.length) {
         this.report(path, "items must be unique");
       }
-      value.forEach((item, i) => this.singular(item, type, childPath(path, i), rules.repeated?.items ?? {}));
+      for (const [i, item] of value.entries()) this.singular(item, type, childPath(path, i), rules.repeated?.items ?? {});
       return;
     }
     this.singular(value, type, path, rules);
@@ -201,7 +223,8 @@ class Walker {
     const inRealOneof = field.partOf !== null && !field.partOf.name.startsWith("_");
     if (inRealOneof || field.options?.proto3_optional) return;
     if (rules.message?.required || rules.duration?.required || rules.any?.required || rules.timestamp?.required) {
-      return this.report(path, `"${field.name}" is required`);
+      this.report(path, `"${field.name}" is required`);
+      return;
     }
     const type = describe(field);
     if (type instanceof protobuf.Enum) for (const m of checkEnum(0, rules.enum)) this.report(path, `(unset) ${m}`);
@@ -215,25 +238,43 @@ class Walker {
   private scalar(value: unknown, kind: string, path: string, rules: Rules | undefined): void {
     const bad = (what: string) => this.report(path, `expected ${what}, got ${show(value)}`);
     if (kind === "string") {
-      if (typeof value !== "string") return bad("a string");
+      if (typeof value !== "string") {
+        bad("a string");
+        return;
+      }
       for (const m of checkString(value, rules)) this.report(path, m);
     } else if (kind === "bool") {
-      if (typeof value !== "boolean") return bad("true or false");
+      if (typeof value !== "boolean") {
+        bad("true or false");
+        return;
+      }
       if (rules?.const !== undefined && value !== rules.const) this.report(path, `must be ${rules.const}`);
     } else if (kind === "bytes") {
-      if (typeof value !== "string" || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) return bad("base64 bytes");
+      if (typeof value !== "string" || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) {
+        bad("base64 bytes");
+        return;
+      }
       const length = Buffer.from(value, "base64").length;
       if (rules?.min_len !== undefined && length < Number(rules.min_len)) this.report(path, `must be at least ${rules.min_len} bytes`);
       if (rules?.max_len !== undefined && length > Number(rules.max_len)) this.report(path, `must be at most ${rules.max_len} bytes`);
     } else if (kind === "double" || kind === "float") {
       const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
-      if (typeof n !== "number" || (Number.isNaN(n) && value !== "NaN")) return bad("a number");
+      if (typeof n !== "number" || (Number.isNaN(n) && value !== "NaN")) {
+        bad("a number");
+        return;
+      }
       for (const m of checkNumber(n, rules)) this.report(path, m);
     } else if (kind in INT_RANGES) {
       const n = toBigInt(value);
       const [min, max] = INT_RANGES[kind];
-      if (n === undefined) return bad(`an integer (${kind})`);
-      if (n < min || n > max) return this.report(path, `${show(value)} is out of range for ${kind}`);
+      if (n === undefined) {
+        bad(`an integer (${kind})`);
+        return;
+      }
+      if (n < min || n > max) {
+        this.report(path, `${show(value)} is out of range for ${kind}`);
+        return;
+      }
       for (const m of checkNumber(Number(n), rules)) this.report(path, m);
     } else {
       this.report(path, `cannot check values of type ${kind}`);
@@ -248,26 +289,35 @@ class Walker {
     const names = Object.keys(type.values);
     const name = typeof value === "string" ? value : names.find((n) => type.values[n] === value);
     if (name === undefined || !(name in type.values)) {
-      return this.report(path, `${show(value)} is not a value of ${fullName(type)} (one of ${names.join(", ")})`);
+      this.report(path, `${show(value)} is not a value of ${fullName(type)} (one of ${names.join(", ")})`);
+      return;
     }
     if (type.valuesOptions?.[name]?.deprecated) this.report(path, `${name} is deprecated in ${fullName(type)}`);
     for (const m of checkEnum(type.values[name], rules)) this.report(path, m);
   }
 
   private any(value: unknown, path: string, rules: Rules | undefined): void {
-    if (!isObject(value)) return this.report(path, `expected an object with "@type", got ${show(value)}`);
+    if (!isObject(value)) {
+      this.report(path, `expected an object with "@type", got ${show(value)}`);
+      return;
+    }
     const typePath = childPath(path, "@type");
     const url = value["@type"];
-    if (typeof url !== "string") return this.report(typePath, `"@type" is required, e.g. "type.googleapis.com/<full.message.Name>"`);
+    if (typeof url !== "string") {
+      this.report(typePath, `"@type" is required, e.g. "type.googleapis.com/<full.message.Name>"`);
+      return;
+    }
     if (rules?.in && !rules.in.includes(url)) this.report(typePath, `must be one of ${rules.in.join(", ")}`);
     if (rules?.not_in?.includes(url)) this.report(typePath, `${url} is not allowed here`);
     const type = this.lookup(url, typePath);
     if (!type) return;
     if (SPECIAL_JSON.has(fullName(type))) {
       for (const key of Object.keys(value)) {
-        if (key !== "@type" && key !== "value") this.report(childPath(path, key), `unknown field "${key}": a ${fullName(type)} in an Any has only "value"`);
+        if (key !== "@type" && key !== "value")
+          this.report(childPath(path, key), `unknown field "${key}": a ${fullName(type)} in an Any has only "value"`);
       }
-      return this.singular(value.value, type, childPath(path, "value"), {});
+      this.singular(value.value, type, childPath(path, "value"), {});
+      return;
     }
     const { "@type": _, ...fields } = value;
     this.message(fields, type, path);

@@ -36,10 +36,7 @@ export class AuthService {
     let user: UserView;
     try {
       user = await this.db.transaction(async (tx) => {
-        const [row] = await tx
-          .insert(users)
-          .values({ username: name, passwordHash: hash })
-          .returning({ id: users.id, username: users.username });
+        const [row] = await tx.insert(users).values({ username: name, passwordHash: hash }).returning({ id: users.id, username: users.username });
         // Broadcasts from before sign-up are history, not unread mail.
         await tx.execute(
           sql`INSERT INTO read_cursors (user_id, conversation_id, last_read_seq)

@@ -52,14 +52,22 @@ for (const kind of ["broadcast", "direct"] as const) {
     t.is(refused.status, "rejected");
     t.true(refused.status === "rejected" && refused.reason instanceof AppError && refused.reason.kind === "invalid_argument");
     const good = results.filter((_, i) => i !== 10);
-    t.deepEqual(good.map(seqOf), Array.from({ length: 20 }, (_, i) => start + i + 1));
+    t.deepEqual(
+      good.map(seqOf),
+      Array.from({ length: 20 }, (_, i) => start + i + 1),
+    );
 
     const stored = await store.range(base.conversationId, start, Infinity, 1_000, "oldest");
-    t.deepEqual(stored.map((m) => m.body), bodies.filter((_, i) => i !== 10));
+    t.deepEqual(
+      stored.map((m) => m.body),
+      bodies.filter((_, i) => i !== 10),
+    );
 
     // A batch to a group the sender is not in stores nothing, and each message hears so.
     const group = { ...base, conversationId: "group:nosuch", toKind: "group" as const, toName: "nosuch" };
-    const refusedAll = await Promise.all(["a", "b", "c"].map((body, i) => batcher.append({ ...group, body, clientMsgId: `${kind}-g-${i}` }, group.conversationId)));
+    const refusedAll = await Promise.all(
+      ["a", "b", "c"].map((body, i) => batcher.append({ ...group, body, clientMsgId: `${kind}-g-${i}` }, group.conversationId)),
+    );
     t.deepEqual(refusedAll, [undefined, undefined, undefined]);
   });
 }

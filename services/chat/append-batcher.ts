@@ -66,7 +66,7 @@ export class AppendBatcher {
           batch.map((p) => p.message),
           memberOfGroup,
         );
-        batch.forEach((p, i) => p.resolve(records && { record: records[i], duplicate: false }));
+        for (const [i, p] of batch.entries()) p.resolve(records && { record: records[i], duplicate: false });
         return;
       } catch (err) {
         if (isUnavailable(err)) {

@@ -220,12 +220,7 @@ export class ChatService {
     return Object.assign(new AppError("unavailable", "the message may not be stored: retry with the same client_msg_id"), { cause: err });
   }
 
-  async history(
-    user: UserRef,
-    conversationId: string,
-    beforeSeq: number,
-    limit: number,
-  ): Promise<{ records: MessageRecord[]; hasMore: boolean }> {
+  async history(user: UserRef, conversationId: string, beforeSeq: number, limit: number): Promise<{ records: MessageRecord[]; hasMore: boolean }> {
     await this.requireAccess(user, conversationId);
     if (!Number.isInteger(beforeSeq) || beforeSeq < 0) throw new AppError("invalid_argument", "before_seq must be 0 or more");
     if (!Number.isInteger(limit) || limit < 0) throw new AppError("invalid_argument", "limit must be 0 or more");
@@ -280,7 +275,13 @@ export class ChatService {
     const base = { from: user.username, fromUserId: user.id };
     if (to?.username) {
       const recipient = await this.findUser(to.username);
-      const event: BusEvent = { type: "typing", ...base, conversationId: directId(user.id, recipient.id), toKind: "direct", toName: recipient.username };
+      const event: BusEvent = {
+        type: "typing",
+        ...base,
+        conversationId: directId(user.id, recipient.id),
+        toKind: "direct",
+        toName: recipient.username,
+      };
       await this.deps.bus.publish(userChannel(recipient.id), event);
     } else if (to?.group) {
       const group = await this.deps.groups.get(checkName(to.group, "group name"), user.id);

@@ -108,7 +108,10 @@ test("live messages buffered during the replay are bounded by queueLimit too", (
   stream.offerMessage("c", 2, frame("m2"));
   t.false(stream.isEnded);
   stream.offerMessage("c", 3, frame("m3"));
-  t.deepEqual(sink.ends.map(([kind]) => kind), ["resource_exhausted"]);
+  t.deepEqual(
+    sink.ends.map(([kind]) => kind),
+    ["resource_exhausted"],
+  );
 });
 
 test("live messages offered before caughtUp() follow it, without the ones replayed", async (t) => {
@@ -178,7 +181,10 @@ test("a failing loadRange ends the stream with unavailable", async (t) => {
   stream.offerMessage("c", 5, frame("live5"));
   await sleep(250);
   t.true(stream.isEnded);
-  t.deepEqual(sink.ends.map(([kind]) => kind), ["unavailable"]);
+  t.deepEqual(
+    sink.ends.map(([kind]) => kind),
+    ["unavailable"],
+  );
   t.deepEqual(sink.written, ["caught_up"]);
 });
 

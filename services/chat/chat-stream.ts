@@ -100,7 +100,9 @@ export class ChatStream {
     this.catchingUp.add(conversationId);
     this.loadMissed(conversationId, this.sequencer.position(conversationId), Number.POSITIVE_INFINITY)
       .then(
-        (items) => items.forEach((item) => this.offerMessage(item.conversationId, item.seq, item.frame)),
+        (items) => {
+          for (const item of items) this.offerMessage(item.conversationId, item.seq, item.frame);
+        },
         (err: unknown) => this.cannotLoad(err),
       )
       .finally(() => this.catchingUp.delete(conversationId));

@@ -36,10 +36,7 @@ export class GroupStore {
   async nameOf(conversationId: string): Promise<string | undefined> {
     const cached = this.names.get(conversationId);
     if (cached !== undefined) return cached;
-    const [row] = await queryRows<{ name: string }>(
-      this.db,
-      sql`SELECT name FROM groups WHERE conversation_id = ${conversationId}`,
-    );
+    const [row] = await queryRows<{ name: string }>(this.db, sql`SELECT name FROM groups WHERE conversation_id = ${conversationId}`);
     if (row !== undefined) {
       if (this.names.size >= 10_000) this.names.clear();
       this.names.set(conversationId, row.name);
@@ -53,10 +50,7 @@ export class GroupStore {
     try {
       await this.db.transaction(async (tx) => {
         await tx.insert(conversations).values({ id: conversationId, kind: "group" });
-        const [group] = await tx
-          .insert(groups)
-          .values({ name, conversationId, createdBy: userId })
-          .returning({ id: groups.id });
+        const [group] = await tx.insert(groups).values({ name, conversationId, createdBy: userId }).returning({ id: groups.id });
         await tx.insert(groupMembers).values({ groupId: group.id, userId });
       });
     } catch (err) {

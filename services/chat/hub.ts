@@ -91,7 +91,10 @@ export class Hub {
 
   private attach(channel: string, stream: ChatStream): Promise<void> {
     let set = this.byChannel.get(channel);
-    if (set === undefined) this.byChannel.set(channel, (set = new Set()));
+    if (set === undefined) {
+      set = new Set();
+      this.byChannel.set(channel, set);
+    }
     set.add(stream);
     let subscribed = this.subscriptions.get(channel);
     if (subscribed === undefined) {

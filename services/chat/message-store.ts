@@ -164,10 +164,7 @@ export class MessageStore {
     const key = username.toLowerCase();
     const cached = this.userCache.get(key);
     if (cached) return cached;
-    const [row] = await this.db
-      .select({ id: users.id, username: users.username })
-      .from(users)
-      .where(sql`lower(${users.username}) = ${key}`);
+    const [row] = await this.db.select({ id: users.id, username: users.username }).from(users).where(sql`lower(${users.username}) = ${key}`);
     if (row) {
       if (this.userCache.size >= USER_CACHE_LIMIT) this.userCache.clear();
       this.userCache.set(key, row);

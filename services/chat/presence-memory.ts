@@ -44,7 +44,10 @@ export class MemoryPresence implements Presence {
 
   async add(user: PresenceUser, streamId: string): Promise<void> {
     let entry = this.streams.get(user.username);
-    if (entry === undefined) this.streams.set(user.username, (entry = { user, ids: new Set() }));
+    if (entry === undefined) {
+      entry = { user, ids: new Set() };
+      this.streams.set(user.username, entry);
+    }
     entry.ids.add(streamId);
     this.leaving.delete(user.username);
     if (this.listeners.length === 0 || this.announced.has(user.username)) return;
@@ -117,10 +120,13 @@ export class MemoryPresence implements Presence {
   private arm(at: number): void {
     if (this.closed || (this.timer !== undefined && this.timer.at <= at)) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer.handle);
-    const handle = this.clock.setTimeout(() => {
-      this.timer = undefined;
-      this.reconciling = this.reconcile();
-    }, Math.max(0, at - this.clock.now()));
+    const handle = this.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.reconciling = this.reconcile();
+      },
+      Math.max(0, at - this.clock.now()),
+    );
     this.timer = { handle, at };
   }
 }

@@ -1,12 +1,5 @@
 import type { Redis } from "ioredis";
-import {
-  presenceAnnouncedKey,
-  presenceLeavingKey,
-  presencePodKey,
-  presencePodPrefix,
-  presencePodsKey,
-  presenceUsersKey,
-} from "../lib/keys.js";
+import { presenceAnnouncedKey, presenceLeavingKey, presencePodKey, presencePodPrefix, presencePodsKey, presenceUsersKey } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import { loadScript, type RedisScript } from "../lib/redis.js";
 import {
@@ -174,7 +167,7 @@ export class RedisPresence implements Presence {
     if (this.closed) return;
     const now = this.clock.now();
     try {
-      const pairs = [...this.local].flatMap(([key, count]) => [key, count]);
+      const pairs = [...this.local].flat();
       const repaired = await this.heartbeatScript(
         [presencePodsKey, this.podKey, presenceUsersKey, presenceLeavingKey],
         [this.pod, now + this.ttlMs, ...pairs],
@@ -212,10 +205,13 @@ export class RedisPresence implements Presence {
   private arm(at: number): void {
     if (this.closed || (this.timer !== undefined && this.timer.at <= at)) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer.handle);
-    const handle = this.clock.setTimeout(() => {
-      this.timer = undefined;
-      void this.run();
-    }, Math.max(0, at - this.clock.now()));
+    const handle = this.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.run();
+      },
+      Math.max(0, at - this.clock.now()),
+    );
     this.timer = { handle, at };
   }
 }

@@ -124,7 +124,15 @@ async function redisWorld(t: ExecutionContext<Context>): Promise<World> {
   admin.disconnect();
   return new World(async (pod, clock) => {
     const redis = new Redis(t.context.redis.url);
-    const presence = await RedisPresence.start({ redis, pod, ttlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS, graceMs: GRACE_MS, clock: presenceClock(clock), log });
+    const presence = await RedisPresence.start({
+      redis,
+      pod,
+      ttlMs: TTL_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      graceMs: GRACE_MS,
+      clock: presenceClock(clock),
+      log,
+    });
     // Stops timers without leaving: a pod abandoned by a test is a killed process, whose record stays.
     return { presence, close: () => redis.disconnect() };
   });
@@ -211,17 +219,20 @@ async function twoPods(t: ExecutionContext<Context>) {
   return { world, a, b };
 }
 
-test.serial("redis: a pod that stops heartbeating has its users announced offline by another pod within TTL + one heartbeat, with no grace", async (t) => {
-  const { world, a, b } = await twoPods(t);
-  await world.advance(HEARTBEAT_MS); // both heartbeat; then A stops (its clock stands still)
-  const lastBeat = a.clock.now;
-  const took = await world.until(() => world.told.length === 3, TTL_MS + 2 * HEARTBEAT_MS, [b]);
-  const sinceLastBeat = b.clock.now - lastBeat;
-  t.deepEqual(world.told.at(-1), { username: "ana", online: false, at: b.clock.now, by: "pod-b" });
-  t.true(sinceLastBeat <= TTL_MS + HEARTBEAT_MS, `offline ${sinceLastBeat} ms after the last heartbeat (${took} ms of waiting)`);
-  t.deepEqual(await b.presence.onlineUsernames(), ["ben"]);
-  t.log(`lease TTL ${TTL_MS} ms, heartbeat ${HEARTBEAT_MS} ms: offline announced ${sinceLastBeat} ms after the dead pod's last heartbeat`);
-});
+test.serial(
+  "redis: a pod that stops heartbeating has its users announced offline by another pod within TTL + one heartbeat, with no grace",
+  async (t) => {
+    const { world, a, b } = await twoPods(t);
+    await world.advance(HEARTBEAT_MS); // both heartbeat; then A stops (its clock stands still)
+    const lastBeat = a.clock.now;
+    const took = await world.until(() => world.told.length === 3, TTL_MS + 2 * HEARTBEAT_MS, [b]);
+    const sinceLastBeat = b.clock.now - lastBeat;
+    t.deepEqual(world.told.at(-1), { username: "ana", online: false, at: b.clock.now, by: "pod-b" });
+    t.true(sinceLastBeat <= TTL_MS + HEARTBEAT_MS, `offline ${sinceLastBeat} ms after the last heartbeat (${took} ms of waiting)`);
+    t.deepEqual(await b.presence.onlineUsernames(), ["ben"]);
+    t.log(`lease TTL ${TTL_MS} ms, heartbeat ${HEARTBEAT_MS} ms: offline announced ${sinceLastBeat} ms after the dead pod's last heartbeat`);
+  },
+);
 
 test.serial("redis: a paused pod that comes back is announced online again, by itself, at its first heartbeat", async (t) => {
   const { world, a, b } = await twoPods(t);
@@ -288,6 +299,9 @@ test.serial("redis: each change is claimed by exactly one of the pods that recon
   const counts = new Map<string, number>();
   for (const told of world.told) counts.set(`${told.username} ${told.online}`, (counts.get(`${told.username} ${told.online}`) ?? 0) + 1);
   t.is(world.told.length, 40);
-  t.true([...counts.values()].every((n) => n === 1), JSON.stringify([...counts]));
+  t.true(
+    [...counts.values()].every((n) => n === 1),
+    JSON.stringify([...counts]),
+  );
   t.deepEqual(await pods[0].presence.onlineUsernames(), []);
 });

@@ -85,7 +85,12 @@ class FlexibleRateLimiter implements RateLimiter {
 export function memoryRateLimiter(name: string, rule: RateRule, log: Logger): RateLimiter {
   const { main, burst } = windowsFor(rule);
   const memory = (window: Window, suffix: string) => new RateLimiterMemory({ keyPrefix: rateLimitPrefix(name + suffix), ...window });
-  return new FlexibleRateLimiter(memory(main, ""), main.points, burst && memory(burst, ":burst"), log.child({ component: "rate-limit", limiter: name }));
+  return new FlexibleRateLimiter(
+    memory(main, ""),
+    main.points,
+    burst && memory(burst, ":burst"),
+    log.child({ component: "rate-limit", limiter: name }),
+  );
 }
 
 /**
@@ -106,5 +111,10 @@ export function redisRateLimiter(redis: Redis, name: string, rule: RateRule, log
       timeoutMs: REDIS_LIMIT_TIMEOUT_MS,
     });
   };
-  return new FlexibleRateLimiter(insured(main, ""), main.points, burst && insured(burst, ":burst"), log.child({ component: "rate-limit", limiter: name }));
+  return new FlexibleRateLimiter(
+    insured(main, ""),
+    main.points,
+    burst && insured(burst, ":burst"),
+    log.child({ component: "rate-limit", limiter: name }),
+  );
 }

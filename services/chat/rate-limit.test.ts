@@ -98,7 +98,10 @@ test("memory: perSecond more each second, and the burst again once it has refill
 test("redis: two pods share one user's budget", async (t) => {
   const name = fresh();
   const rule = { perSecond: 1, burst: 3 };
-  const [first, second] = [redisRateLimiter(await commands(t.context.redis.url), name, rule, log), redisRateLimiter(await commands(t.context.redis.url), name, rule, log)];
+  const [first, second] = [
+    redisRateLimiter(await commands(t.context.redis.url), name, rule, log),
+    redisRateLimiter(await commands(t.context.redis.url), name, rule, log),
+  ];
   t.deepEqual(await takeMany(first, "ana", 2), [true, true]);
   t.true(await second.take("ana"));
   // A refund on one pod is seen by the other.

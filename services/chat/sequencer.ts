@@ -59,7 +59,10 @@ export class Sequencer<T extends Sequenced> {
       return;
     }
     let held = this.held.get(conversationId);
-    if (held === undefined) this.held.set(conversationId, (held = new Map()));
+    if (held === undefined) {
+      held = new Map();
+      this.held.set(conversationId, held);
+    }
     held.set(seq, item);
     this.scheduleFill(conversationId);
   }

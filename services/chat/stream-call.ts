@@ -7,9 +7,7 @@ import type { ChatStream, FrameSink } from "./chat-stream.js";
 import { encodeFrame } from "./frames.js";
 
 /** A Connect or Subscribe call as grpc-js hands it over; frames may be pre-encoded bytes. */
-export type GrpcFrameStream =
-  | ServerWritableStream<unknown, ServerFrame | Buffer>
-  | ServerDuplexStream<unknown, ServerFrame | Buffer>;
+export type GrpcFrameStream = ServerWritableStream<unknown, ServerFrame | Buffer> | ServerDuplexStream<unknown, ServerFrame | Buffer>;
 
 /** Why a call ended, as `signal.reason`: `error` undefined means OK; `byClient` means the client went first. */
 export interface CallEnd {

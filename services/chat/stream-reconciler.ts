@@ -98,7 +98,10 @@ export class StreamReconciler {
         continue;
       }
       let list = byUser.get(row.userId);
-      if (list === undefined) byUser.set(row.userId, (list = []));
+      if (list === undefined) {
+        list = [];
+        byUser.set(row.userId, list);
+      }
       list.push(row);
     }
     for (const stream of streams) {

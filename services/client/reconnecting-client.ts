@@ -208,8 +208,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
       this.presence.set(frame.presence.username, frame.presence.online);
       this.presenceHeard.set(frame.presence.username, (this.presenceHeard.get(frame.presence.username) ?? 0) + 1);
       this.emit("presence", frame.presence);
-    }
-    else if (frame.typing) this.emit("typing", frame.typing);
+    } else if (frame.typing) this.emit("typing", frame.typing);
     else if (frame.pong) this.emit("pong", frame.pong.nonce);
     else if (frame.drain) {
       this.emit("drain", frame.drain.reason);

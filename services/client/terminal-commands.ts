@@ -139,12 +139,7 @@ function parseHistory(name: string, rest: string): Command {
   return withTarget(name, first, (to) => ({ kind: "history", to, limit }));
 }
 
-function withTarget(
-  name: string,
-  text: string,
-  build: (to: Target) => Command,
-  read: (text: string) => Target | undefined = parseTarget,
-): Command {
+function withTarget(name: string, text: string, build: (to: Target) => Command, read: (text: string) => Target | undefined = parseTarget): Command {
   const to = read(text);
   if (to === undefined) return invalid(name, `"${text}" is not a valid name (3 to 32 letters, digits, "_", "-" or ".")`);
   return build(to);

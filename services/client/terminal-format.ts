@@ -39,7 +39,12 @@ export function conversationLabel(message: Message, me: string): string {
 export function formatMessage(message: Message, me: string, now: Date = new Date()): string {
   const time = formatTime(message.sentAt ?? now, now);
   const head = `${time} [${conversationLabel(message, me)}] ${message.sender}: `;
-  return head + sanitize(message.body).split("\n").join(`\n${" ".repeat(Math.min(head.length, 24))}`);
+  return (
+    head +
+    sanitize(message.body)
+      .split("\n")
+      .join(`\n${" ".repeat(Math.min(head.length, 24))}`)
+  );
 }
 
 /** `HH:MM` today, `YYYY-MM-DD HH:MM` before, in local time. */
@@ -77,9 +82,7 @@ export function formatGroups(groups: Group[], empty: string): string {
   const counts = groups.map((g) => `${g.memberCount} member${g.memberCount === 1 ? "" : "s"}`);
   const nameWidth = Math.max(...names.map((n) => n.length));
   const countWidth = Math.max(...counts.map((c) => c.length));
-  return groups
-    .map((g, i) => `  ${names[i].padEnd(nameWidth)}  ${g.isMember ? `${counts[i].padEnd(countWidth)}  (member)` : counts[i]}`)
-    .join("\n");
+  return groups.map((g, i) => `  ${names[i].padEnd(nameWidth)}  ${g.isMember ? `${counts[i].padEnd(countWidth)}  (member)` : counts[i]}`).join("\n");
 }
 
 /** One line for any failure: `NOT_FOUND: no user named "zed"` for gRPC errors, the message otherwise. */
@@ -94,6 +97,7 @@ export function formatError(err: unknown): string {
 
 /** Control characters in a body could move the cursor or recolour the terminal; show them as U+FFFD instead. */
 export function sanitize(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
   return text.replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "\uFFFD");
 }
 

@@ -26,11 +26,7 @@ export async function authenticate(api: ParleyApi, credentials: Credentials): Pr
  * skips the first two questions the first time round. Resolves undefined
  * when input ends.
  */
-export async function askAndAuthenticate(
-  io: TerminalIo,
-  api: ParleyApi,
-  preset?: { username: string; signUp: boolean },
-): Promise<User | undefined> {
+export async function askAndAuthenticate(io: TerminalIo, api: ParleyApi, preset?: { username: string; signUp: boolean }): Promise<User | undefined> {
   let given = preset;
   for (;;) {
     const credentials = await askCredentials(io, given);

@@ -137,10 +137,14 @@ test("history keeps only desires inside the window, this one included", (t) => {
 
 test("a zero window scales down at once", (t) => {
   const settings = { ...SETTINGS, scaleDownStabilizationSeconds: 0 };
-  const decisions = run(1, [
-    { s: 0, users: 9 },
-    { s: 1, users: 0 },
-  ], settings);
+  const decisions = run(
+    1,
+    [
+      { s: 0, users: 9 },
+      { s: 1, users: 0 },
+    ],
+    settings,
+  );
   t.deepEqual(
     decisions.map((d) => d.replicas),
     [3, 1],
@@ -151,11 +155,16 @@ test("a zero window scales down at once", (t) => {
 test("a starting history makes a restarted controller wait a window before scaling down", (t) => {
   const history = startingHistory(5, at(0), SETTINGS);
   t.deepEqual(history, [{ at: at(0), desired: 5 }]);
-  const decisions = run(5, [
-    { s: 1, users: 0 },
-    { s: 59, users: 0 },
-    { s: 60, users: 0 },
-  ], SETTINGS, history);
+  const decisions = run(
+    5,
+    [
+      { s: 1, users: 0 },
+      { s: 59, users: 0 },
+      { s: 60, users: 0 },
+    ],
+    SETTINGS,
+    history,
+  );
   t.deepEqual(
     decisions.map((d) => d.replicas),
     [5, 5, 1],

@@ -6,7 +6,7 @@ import {
   ApiException,
   AppsV1Api,
   EventsV1Api,
-  KubeConfig,
+  type KubeConfig,
   PatchStrategy,
   setHeaderOptions,
   V1MicroTime,

@@ -2,13 +2,13 @@
 // Reads its settings, runs the sync loop, and stops cleanly on SIGTERM or
 // SIGINT (the tick in progress finishes; nothing is left half-written).
 import { createLogger } from "../lib/logger.js";
-import { ControllerConfigError, loadControllerConfig, readOwnNamespace } from "./config.js";
+import { type ControllerConfig, ControllerConfigError, loadControllerConfig, readOwnNamespace } from "./config.js";
 import { runController } from "./sync-loop.js";
 
 /** How long a stop may take before the process exits anyway: one tick's calls, with room to spare. */
 const STOP_TIMEOUT_MS = 25_000;
 
-let config;
+let config: ControllerConfig;
 try {
   config = loadControllerConfig(process.env, readOwnNamespace());
 } catch (err) {

@@ -60,9 +60,7 @@ export class ScalerClient {
   /** GetMetricSpec then GetMetrics for `online_users`; rejects with ScalerReadError. */
   async read(signal?: AbortSignal): Promise<ScalerReading> {
     const ref = this.options.ref;
-    const spec = await this.call<GetMetricSpecResponse>("GetMetricSpec", signal, (md, opts, done) =>
-      this.client.getMetricSpec(ref, md, opts, done),
-    );
+    const spec = await this.call<GetMetricSpecResponse>("GetMetricSpec", signal, (md, opts, done) => this.client.getMetricSpec(ref, md, opts, done));
     const metricSpec = spec.metricSpecs.find((s) => s.metricName === METRIC_NAME) ?? spec.metricSpecs[0];
     const target = metricSpec ? pick(metricSpec.targetSizeFloat, metricSpec.targetSize) : 0;
     if (!metricSpec || !(target > 0)) {
@@ -88,11 +86,7 @@ export class ScalerClient {
   private call<T>(
     rpc: string,
     signal: AbortSignal | undefined,
-    start: (
-      md: Metadata,
-      opts: { deadline: Date },
-      done: (err: ServiceError | null, response: T) => void,
-    ) => ClientUnaryCall,
+    start: (md: Metadata, opts: { deadline: Date }, done: (err: ServiceError | null, response: T) => void) => ClientUnaryCall,
   ): Promise<T> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {

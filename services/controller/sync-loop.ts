@@ -118,7 +118,15 @@ export function createTick(config: ControllerConfig, metric: MetricSource, scale
     const decision = decide({ current, users: reading.users, history, now, settings });
     history = decision.history;
 
-    const fields = { users: reading.users, target: reading.target, current, desired: decision.desired, replicas: decision.replicas, action: decision.action, reason: decision.reason };
+    const fields = {
+      users: reading.users,
+      target: reading.target,
+      current,
+      desired: decision.desired,
+      replicas: decision.replicas,
+      action: decision.action,
+      reason: decision.reason,
+    };
     const key = `${current}|${decision.replicas}|${decision.reason}`;
     const level = key === lastLogged ? "debug" : "info";
     lastLogged = key;

@@ -1,14 +1,5 @@
 import { sql } from "drizzle-orm";
-import {
-  bigint,
-  check,
-  index,
-  pgTable,
-  primaryKey,
-  text,
-  timestamp,
-  uniqueIndex,
-} from "drizzle-orm/pg-core";
+import { bigint, check, index, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
 const id = () => bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity();
 const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
@@ -85,10 +76,7 @@ export const groups = pgTable(
     createdBy: bigint("created_by", { mode: "number" }).references(() => users.id, { onDelete: "set null" }),
     createdAt: createdAt(),
   },
-  (t) => [
-    uniqueIndex("groups_name_lower_key").on(sql`lower(${t.name})`),
-    uniqueIndex("groups_conversation_id_key").on(t.conversationId),
-  ],
+  (t) => [uniqueIndex("groups_name_lower_key").on(sql`lower(${t.name})`), uniqueIndex("groups_conversation_id_key").on(t.conversationId)],
 );
 
 export const groupMembers = pgTable(

@@ -1,6 +1,6 @@
 import test from "ava";
 import { hostname } from "node:os";
-import { ConfigError, loadConfig, presenceBoundMs, presenceHeartbeatMs } from "./config.js";
+import { type Config, ConfigError, loadConfig, presenceBoundMs, presenceHeartbeatMs } from "./config.js";
 
 /** Runs loadConfig and returns the ConfigError it must throw. */
 function problemsOf(env: Record<string, string>): string[] {
@@ -130,7 +130,7 @@ test("presence: every allowed TTL and grace announce a change within 30 s, with 
   let worst = 0;
   for (let ttl = 0; ttl <= 60; ttl++) {
     for (let grace = 0; grace <= 60; grace++) {
-      let config;
+      let config: Config;
       try {
         config = loadConfig({ PRESENCE_TTL_SECONDS: String(ttl), PRESENCE_GRACE_SECONDS: String(grace) });
       } catch {

@@ -170,7 +170,10 @@ class Reader {
   services(name: string): ServiceName[] {
     const value = this.raw(name);
     if (value === undefined) return [...SERVICE_NAMES];
-    const names = value.split(",").map((s) => s.trim()).filter(Boolean);
+    const names = value
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     const unknown = names.filter((s) => !(SERVICE_NAMES as readonly string[]).includes(s));
     if (names.length === 0 || unknown.length > 0) {
       this.problems.push(`${name} must be a comma list of ${SERVICE_NAMES.join(", ")}, got "${value}"`);

@@ -89,7 +89,7 @@ for (const code of ["22021", "22P05", "22003", "22001"]) {
     const sink = pino({ level: "trace" }, { write: (line: string) => lines.push(JSON.parse(line)) });
     // As drizzle wraps it: the driver's error is the cause.
     const err = Object.assign(new Error("Failed query: insert ... params: secret\u0000body"), {
-      cause: Object.assign(new Error("invalid byte sequence for encoding \"UTF8\": 0x00"), { code }),
+      cause: Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code }),
     });
     const result = toStatus(err, sink);
     t.is(result.code, status.INVALID_ARGUMENT);

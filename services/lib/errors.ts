@@ -59,18 +59,30 @@ const UNAVAILABLE_CODES = new Set([
 
 /** Whether `err` (or an error it wraps, as drizzle's query errors do) means a dependency is down. */
 export function isUnavailable(err: unknown): boolean {
-  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
     if (e instanceof AppError) return e.kind === "unavailable";
     const code = e.code;
     if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
     const message = typeof e.message === "string" ? e.message : "";
-    if (/Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Connection is closed|Query read timeout/i.test(message)) {
+    if (
+      /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Connection is closed|Query read timeout/i.test(
+        message,
+      )
+    ) {
       return true;
     }
     // A Redis server that answers with an error (OOM, BUSY, READONLY, LOADING, MISCONF) is a dependency in trouble.
     if ((e as { name?: unknown }).name === "ReplyError") return true;
     // ioredis, which fails fast while Redis is unreachable (no offline queue, no retries).
-    if (/Stream isn't writeable and enableOfflineQueue|Reached the max retries per request limit|Command timed out|Command aborted due to connection close/i.test(message)) {
+    if (
+      /Stream isn't writeable and enableOfflineQueue|Reached the max retries per request limit|Command timed out|Command aborted due to connection close/i.test(
+        message,
+      )
+    ) {
       return true;
     }
   }

@@ -17,14 +17,39 @@ const bytes = (u: Uint8Array) => Buffer.from(u);
 test("U+0000 in any string field is refused, named as the .proto names it", (t) => {
   const cases: [unknown, string][] = [
     [auth.logIn.requestDeserialize(bytes(LogInRequest.encode({ username: "ana\u0000", password: "x" }).finish())), "username"],
-    [chat.getHistory.requestDeserialize(bytes(GetHistoryRequest.encode({ conversationId: "x\u0000", beforeSeq: 0, limit: 0 }).finish())), "conversation_id"],
+    [
+      chat.getHistory.requestDeserialize(bytes(GetHistoryRequest.encode({ conversationId: "x\u0000", beforeSeq: 0, limit: 0 }).finish())),
+      "conversation_id",
+    ],
     [chat.send.requestDeserialize(bytes(SendRequest.encode({ clientMsgId: "n-1", to: { group: "\u0000" }, body: "hi" }).finish())), "to.group"],
-    [chat.subscribe.requestDeserialize(bytes(SubscribeRequest.encode(SubscribeRequest.fromPartial({ cursors: [{ conversationId: "ok", seq: 1 }, { conversationId: "\u0000", seq: 1 }] })).finish())), "cursors.conversation_id"],
+    [
+      chat.subscribe.requestDeserialize(
+        bytes(
+          SubscribeRequest.encode(
+            SubscribeRequest.fromPartial({
+              cursors: [
+                { conversationId: "ok", seq: 1 },
+                { conversationId: "\u0000", seq: 1 },
+              ],
+            }),
+          ).finish(),
+        ),
+      ),
+      "cursors.conversation_id",
+    ],
     [chat.connect.requestDeserialize(bytes(ClientFrame.encode({ ping: { nonce: "\u0000" } }).finish())), "ping.nonce"],
-    [scaler.getMetrics.requestDeserialize(bytes(GetMetricsRequest.encode({ metricName: "m\u0000", scaledObjectRef: undefined }).finish())), "metricName"],
+    [
+      scaler.getMetrics.requestDeserialize(bytes(GetMetricsRequest.encode({ metricName: "m\u0000", scaledObjectRef: undefined }).finish())),
+      "metricName",
+    ],
     [
       scaler.getMetrics.requestDeserialize(
-        bytes(GetMetricsRequest.encode({ metricName: "", scaledObjectRef: { name: "a", namespace: "b", scalerMetadata: { usersPerReplica: "3\u0000" } } }).finish()),
+        bytes(
+          GetMetricsRequest.encode({
+            metricName: "",
+            scaledObjectRef: { name: "a", namespace: "b", scalerMetadata: { usersPerReplica: "3\u0000" } },
+          }).finish(),
+        ),
       ),
       "scaledObjectRef.scalerMetadata",
     ],

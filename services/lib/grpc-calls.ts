@@ -88,9 +88,7 @@ export function unary<Req, Res>(
   const methodLog = log.child({ method });
   return (call, callback) => {
     const request = call.request as unknown;
-    const result = isMalformed(request)
-      ? Promise.reject(malformedError(request))
-      : fn(call.request, call);
+    const result = isMalformed(request) ? Promise.reject(malformedError(request)) : fn(call.request, call);
     result.then(
       (response) => callback(null, response),
       (err: unknown) => callback(toServiceError(err, methodLog)),

@@ -1,9 +1,4 @@
-import {
-  Server,
-  ServerCredentials,
-  type ServiceDefinition,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
@@ -59,9 +54,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   for (const service of options.services) server.addService(service.definition, service.implementation);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`0.0.0.0:${options.port}`, ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    ),
+    server.bindAsync(`0.0.0.0:${options.port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
   log.info({ port, services: names }, "gRPC server listening");
 

@@ -52,13 +52,19 @@ test("passwords of 8 and 128 characters are accepted", (t) => {
 
 test("passwords of 7 or 129 characters, or not strings, are rejected", (t) => {
   for (const value of ["1234567", "p".repeat(129), "", undefined, 12345678]) {
-    t.truthy(rejects(() => checkPassword(value)), JSON.stringify(value));
+    t.truthy(
+      rejects(() => checkPassword(value)),
+      JSON.stringify(value),
+    );
   }
 });
 
 test("password length counts characters, not UTF-16 units", (t) => {
   const emoji = "\u{1F600}"; // two UTF-16 units
-  t.truthy(rejects(() => checkPassword(emoji.repeat(4))), "4 characters, 8 units");
+  t.truthy(
+    rejects(() => checkPassword(emoji.repeat(4))),
+    "4 characters, 8 units",
+  );
   t.is(checkPassword(emoji.repeat(128)), emoji.repeat(128));
   t.truthy(rejects(() => checkPassword(emoji.repeat(129))));
 });

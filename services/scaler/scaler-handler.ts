@@ -1,9 +1,5 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
-import type {
-  ExternalScalerServer,
-  IsActiveResponse,
-  ScaledObjectRef,
-} from "../../gen/externalscaler/externalscaler.js";
+import type { ExternalScalerServer, IsActiveResponse, ScaledObjectRef } from "../../gen/externalscaler/externalscaler.js";
 import { AppError, toServiceError } from "../lib/errors.js";
 import { isMalformed, malformedError, unary } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";

@@ -47,9 +47,7 @@ export function kedaClient(address: string) {
     );
   const metrics = (usersPerReplica = 3) =>
     new Promise<GetMetricsResponse>((resolve, reject) =>
-      client.getMetrics({ scaledObjectRef: ref(usersPerReplica), metricName: "s0-online_users" }, (err, res) =>
-        err ? reject(err) : resolve(res),
-      ),
+      client.getMetrics({ scaledObjectRef: ref(usersPerReplica), metricName: "s0-online_users" }, (err, res) => (err ? reject(err) : resolve(res))),
     );
   const users = async () => (await metrics()).metricValues[0]?.metricValue ?? -1;
   return {

@@ -159,7 +159,14 @@ export async function startScene(t: ExecutionContext, options: SceneOptions, cle
   const pods = await Promise.all(["pod-1", "pod-2"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })));
   const scenePods = [...pods];
   // stopPod of whichever process holds the name at the end (a test may restart one).
-  cleanup(() => Promise.all(scenePods.map((pod) => (signal(pod.process.pid, "SIGCONT"), stopPod(pod, 5_000)))));
+  cleanup(() =>
+    Promise.all(
+      scenePods.map((pod) => {
+        signal(pod.process.pid, "SIGCONT");
+        return stopPod(pod, 5_000);
+      }),
+    ),
+  );
   const track = <T extends { close(): void }>(closeable: T): T => {
     cleanup(() => closeable.close());
     return closeable;
@@ -247,7 +254,11 @@ export async function openRevocationProbe(scene: Scene, token = scene.rex.token)
   const [p1, p2] = scene.pods;
   const helloed = new TimedStream(scene.track(RawStream.connect(p2.address, token).hello()));
   await helloed.raw.until(() => helloed.raw.caughtUp, "rex's stream caught up", WAIT_MS);
-  const silent = [p1, p2].map((pod) => ({ name: `Connect without hello on ${pod.pod}`, pod, stream: new TimedStream(scene.track(RawStream.connect(pod.address, token))) }));
+  const silent = [p1, p2].map((pod) => ({
+    name: `Connect without hello on ${pod.pod}`,
+    pod,
+    stream: new TimedStream(scene.track(RawStream.connect(pod.address, token))),
+  }));
   return { token, streams: [{ name: `Connect after hello on ${p2.pod}`, pod: p2, stream: helloed }, ...silent] };
 }
 
@@ -307,7 +318,9 @@ export async function checkRevoked(
   await Promise.all(
     open.map((p) => {
       const deadline = Math.max(revokedAt, awakeFrom(p.pod)) + REVOKE_MS;
-      return p.stream.raw.until(() => p.stream.raw.status !== undefined, `${p.name} to end`, Math.max(0, deadline - Date.now()) + 250).catch(() => undefined);
+      return p.stream.raw
+        .until(() => p.stream.raw.status !== undefined, `${p.name} to end`, Math.max(0, deadline - Date.now()) + 250)
+        .catch(() => undefined);
     }),
   );
   for (const p of open) {
@@ -321,36 +334,41 @@ export async function checkRevoked(
     if (p.name.includes("without hello")) t.is(ready, -1, `${p.name}: no ready frame`);
   }
   // Unary calls on every pod: refused by REVOKE_MS after the revocation, and from then on.
-  await Promise.all(scene.pods.map(async (pod) => {
-    const api = new ParleyApi(pod.address, probe.token, 3_000);
-    try {
-      const codeOf = async (call: () => Promise<unknown>) => {
-        try {
-          await call();
-          return status.OK;
-        } catch (err) {
-          return (err as ServiceError).code;
+  await Promise.all(
+    scene.pods.map(async (pod) => {
+      const api = new ParleyApi(pod.address, probe.token, 3_000);
+      try {
+        const codeOf = async (call: () => Promise<unknown>) => {
+          try {
+            await call();
+            return status.OK;
+          } catch (err) {
+            return (err as ServiceError).code;
+          }
+        };
+        const deadline = Math.max(revokedAt, awakeFrom(pod)) + REVOKE_MS;
+        let whoAmI = await codeOf(() => api.whoAmI());
+        while (whoAmI !== status.UNAUTHENTICATED && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 200));
+          whoAmI = await codeOf(() => api.whoAmI());
         }
-      };
-      const deadline = Math.max(revokedAt, awakeFrom(pod)) + REVOKE_MS;
-      let whoAmI = await codeOf(() => api.whoAmI());
-      while (whoAmI !== status.UNAUTHENTICATED && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 200));
-        whoAmI = await codeOf(() => api.whoAmI());
+        notes.push(`WhoAmI on ${pod.pod}: ${status[whoAmI]} at ${Date.now() - revokedAt} ms`);
+        t.is(whoAmI, status.UNAUTHENTICATED, `WhoAmI on ${pod.pod} with the revoked token`);
+        const sendCode = await codeOf(() => api.send({ username: scene.ana.username }, "from a revoked session", uniqueName("rv")));
+        t.is(sendCode, status.UNAUTHENTICATED, `Send on ${pod.pod} with the revoked token`);
+        const fresh = RawStream.connect(pod.address, probe.token).hello();
+        await fresh.until(() => fresh.status !== undefined, `a new Connect on ${pod.pod} to be refused`, 5_000).catch(() => undefined);
+        fresh.close();
+        t.is(fresh.status?.code, status.UNAUTHENTICATED, `a new Connect on ${pod.pod} with the revoked token`);
+        t.false(
+          fresh.frames.some((f) => f.ready),
+          `a new Connect on ${pod.pod} gets no ready`,
+        );
+      } finally {
+        api.close();
       }
-      notes.push(`WhoAmI on ${pod.pod}: ${status[whoAmI]} at ${Date.now() - revokedAt} ms`);
-      t.is(whoAmI, status.UNAUTHENTICATED, `WhoAmI on ${pod.pod} with the revoked token`);
-      const sendCode = await codeOf(() => api.send({ username: scene.ana.username }, "from a revoked session", uniqueName("rv")));
-      t.is(sendCode, status.UNAUTHENTICATED, `Send on ${pod.pod} with the revoked token`);
-      const fresh = RawStream.connect(pod.address, probe.token).hello();
-      await fresh.until(() => fresh.status !== undefined, `a new Connect on ${pod.pod} to be refused`, 5_000).catch(() => undefined);
-      fresh.close();
-      t.is(fresh.status?.code, status.UNAUTHENTICATED, `a new Connect on ${pod.pod} with the revoked token`);
-      t.false(fresh.frames.some((f) => f.ready), `a new Connect on ${pod.pod} gets no ready`);
-    } finally {
-      api.close();
-    }
-  }));
+    }),
+  );
   return notes.join("; ");
 }
 
@@ -394,11 +412,7 @@ export async function checkDelivery(t: ExecutionContext, scene: Scene, conversat
   // When each message was surely committed: its earliest ack (a retry returns the original).
   const by = new Map<number, number>();
   for (const a of mine) by.set(a.message.seq, Math.min(by.get(a.message.seq) ?? Infinity, a.by));
-  t.deepEqual(
-    history.filter((m) => !by.has(m.seq)).map(brief),
-    [],
-    "nothing is stored that no ack returned",
-  );
+  t.deepEqual(history.filter((m) => !by.has(m.seq)).map(brief), [], "nothing is stored that no ack returned");
 
   // The reconnecting client: everything, once, in order.
   const benIn = scene.benW.inbox;
@@ -408,7 +422,13 @@ export async function checkDelivery(t: ExecutionContext, scene: Scene, conversat
 
   // The raw stream: live within LIVE_MS, or ended UNAVAILABLE in time.
   const raw = scene.benRaw;
-  const replayedTo = Math.max(0, ...raw.raw.replayed().filter((m) => m.conversationId === conversationId).map((m) => m.seq));
+  const replayedTo = Math.max(
+    0,
+    ...raw.raw
+      .replayed()
+      .filter((m) => m.conversationId === conversationId)
+      .map((m) => m.seq),
+  );
   const due = history.filter((m) => m.seq > replayedTo).map((m) => ({ m, deadline: (by.get(m.seq) ?? Date.now()) + LIVE_MS }));
   const settled = (d: (typeof due)[number]) =>
     raw.arrivals.has(key(d.m)) || (raw.endedAt !== undefined && raw.endedAt <= d.deadline) || Date.now() > d.deadline;
@@ -420,7 +440,10 @@ export async function checkDelivery(t: ExecutionContext, scene: Scene, conversat
     return !(raw.endedAt !== undefined && raw.endedAt <= d.deadline);
   });
   t.deepEqual(
-    late.map((d) => `seq ${d.m.seq}: ${raw.arrivals.has(key(d.m)) ? `came ${(raw.arrivals.get(key(d.m)) as number) - d.deadline + LIVE_MS} ms after its commit` : "never came"}`),
+    late.map(
+      (d) =>
+        `seq ${d.m.seq}: ${raw.arrivals.has(key(d.m)) ? `came ${(raw.arrivals.get(key(d.m)) as number) - d.deadline + LIVE_MS} ms after its commit` : "never came"}`,
+    ),
     [],
     `ben's open raw stream gets each committed message within ${LIVE_MS} ms (stream ${raw.raw.status ? `ended ${status[raw.raw.status.code]}` : "still open"})`,
   );

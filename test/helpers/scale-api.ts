@@ -131,7 +131,8 @@ export class ScaleApi {
 
   private answer(r: RecordedRequest): [number, unknown] {
     const { name, namespace } = this.options;
-    const status = (code: number, message: string) => [code, { kind: "Status", apiVersion: "v1", status: "Failure", code, message }] as [number, unknown];
+    const status = (code: number, message: string) =>
+      [code, { kind: "Status", apiVersion: "v1", status: "Failure", code, message }] as [number, unknown];
     if (this.failWith !== undefined) return status(this.failWith, "the stub is failing on purpose");
 
     const scale = SCALE_PATH.exec(r.path);
