@@ -1,4 +1,4 @@
-import { createAuthService } from "./auth/main.js";
+import { createAuth } from "./auth/main.js";
 import { SessionStore } from "./auth/sessions.js";
 import { createChat } from "./chat/main.js";
 import { openDatabase } from "./db/client.js";
@@ -7,7 +7,7 @@ import { startGrpcServer, type HostedService } from "./lib/grpc-server.js";
 import type { Logger } from "./lib/logger.js";
 import { createShutdown } from "./lib/shutdown.js";
 import { createScaler } from "./scaler/main.js";
-import { openSharedState } from "./shared-state.js";
+import { openBackends } from "./backends.js";
 
 export interface Parley {
   readonly port: number;
@@ -24,11 +24,11 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
     statementTimeoutMs: config.databaseStatementTimeoutSeconds * 1000,
   });
   await database.migrate();
-  const { bus, presence, sessionCache, rateLimiter, close: closeShared } = await openSharedState(config, log);
+  const { bus, presence, sessionCache, rateLimiter, close: closeBackends } = await openBackends(config, log);
   const sessions = new SessionStore(database.db, sessionCache, config.sessionTtlSeconds, log);
 
   const hosted: HostedService[] = [];
-  if (config.services.includes("auth")) hosted.push(createAuthService(database.db, sessions, log));
+  if (config.services.includes("auth")) hosted.push(createAuth(database.db, sessions, log));
   const chat = config.services.includes("chat")
     ? createChat({ config, db: database.db, prepared: database.prepared, bus, presence, sessions, rateLimiter, log })
     : undefined;
@@ -63,11 +63,14 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
       },
     },
     { name: "finish in-flight calls", run: () => server.close(timeoutMs / 2) },
-    { name: "finish in-flight sends", run: () => chat?.settle() },
+    { name: "finish in-flight sends", run: () => chat?.waitForSends() },
+    // The removals of the drained streams, then this pod's presence, then the announcements they caused.
+    { name: "finish presence removals", run: () => chat?.waitForPresence() },
     { name: "remove presence", run: () => presence.close() },
+    { name: "finish presence announcements", run: () => chat?.waitForPresence() },
     { name: "close bus", run: () => bus.close() },
     { name: "close session cache", run: () => sessionCache.close() },
-    { name: "close Redis", run: () => closeShared() },
+    { name: "close Redis", run: () => closeBackends() },
     { name: "close database", run: () => database.close() },
   ]);
   return { port: server.port, shutdown };

@@ -1,6 +1,6 @@
 import test from "ava";
 import { status } from "@grpc/grpc-js";
-import { HISTORY_DEFAULT_LIMIT, parseLine, parseTarget, type Command } from "../services/client/terminal-commands.js";
+import { HISTORY_PAGE, parseLine, parseTarget, type Command } from "../services/client/terminal-commands.js";
 import { conversationLabel, formatError, formatMessage, sanitize } from "../services/client/terminal-format.js";
 
 const isInvalid = (command: Command) => command.kind === "invalid";
@@ -86,11 +86,11 @@ test("/groups takes an optional query", (t) => {
 });
 
 test("/history takes a conversation and an optional count", (t) => {
-  t.deepEqual(parseLine("/history bob"), { kind: "history", to: { username: "bob" }, limit: HISTORY_DEFAULT_LIMIT });
+  t.deepEqual(parseLine("/history bob"), { kind: "history", to: { username: "bob" }, limit: HISTORY_PAGE });
   t.deepEqual(parseLine("/history #rust 5"), { kind: "history", to: { group: "rust" }, limit: 5 });
   t.deepEqual(parseLine("/history broadcast 200"), { kind: "history", to: { broadcast: true }, limit: 200 });
   t.deepEqual(parseLine("/history * 1"), { kind: "history", to: { broadcast: true }, limit: 1 });
-  t.deepEqual(parseLine("/history @broadcast"), { kind: "history", to: { username: "broadcast" }, limit: HISTORY_DEFAULT_LIMIT });
+  t.deepEqual(parseLine("/history @broadcast"), { kind: "history", to: { username: "broadcast" }, limit: HISTORY_PAGE });
   for (const line of [
     "/history",
     "/history bob 0",

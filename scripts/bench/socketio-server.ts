@@ -12,6 +12,7 @@ import { createServer } from "node:http";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
 import { Server, type Socket } from "socket.io";
+import { MAX_BODY_BYTES, NAME_PATTERN } from "../../services/lib/contract.js";
 
 interface Target {
   group?: string;
@@ -25,9 +26,6 @@ interface SendPayload {
 }
 
 type Ack = (reply: { ok: true; sentAt: number } | { ok: false; reason: string }) => void;
-
-const NAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
-const MAX_BODY_BYTES = 4096;
 
 const redisUrl = process.env.REDIS_URL;
 if (!redisUrl) {
@@ -48,7 +46,7 @@ const groupRoom = (group: string) => `group:${group.toLowerCase()}`;
 
 io.use((socket, next) => {
   const username = (socket.handshake.auth as { username?: unknown }).username;
-  if (typeof username !== "string" || !NAME_RE.test(username)) return next(new Error("auth: a valid username is required"));
+  if (typeof username !== "string" || !NAME_PATTERN.test(username)) return next(new Error("auth: a valid username is required"));
   socket.data.username = username;
   next();
 });
@@ -58,7 +56,7 @@ io.on("connection", (socket: Socket) => {
   void socket.join(userRoom(username));
 
   socket.on("join", (group: unknown, ack?: Ack) => {
-    if (typeof group !== "string" || !NAME_RE.test(group)) return ack?.({ ok: false, reason: "bad group name" });
+    if (typeof group !== "string" || !NAME_PATTERN.test(group)) return ack?.({ ok: false, reason: "bad group name" });
     void socket.join(groupRoom(group));
     ack?.({ ok: true, sentAt: Date.now() });
   });
@@ -69,11 +67,11 @@ io.on("connection", (socket: Socket) => {
       return ack?.({ ok: false, reason: "bad body" });
     }
     let rooms: string[];
-    if (typeof to?.group === "string" && NAME_RE.test(to.group)) {
+    if (typeof to?.group === "string" && NAME_PATTERN.test(to.group)) {
       // Like Parley, only members may post to a group.
       if (!socket.rooms.has(groupRoom(to.group))) return ack?.({ ok: false, reason: "not a member" });
       rooms = [groupRoom(to.group)];
-    } else if (typeof to?.username === "string" && NAME_RE.test(to.username)) {
+    } else if (typeof to?.username === "string" && NAME_PATTERN.test(to.username)) {
       // Both sides of a DM, as Parley delivers a DM to the sender's other streams too.
       rooms = [userRoom(to.username), userRoom(username)];
     } else {

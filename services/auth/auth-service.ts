@@ -1,29 +1,21 @@
 import { sql } from "drizzle-orm";
-import { pgCode, type Db } from "../db/client.js";
-import { users } from "../db/schema.js";
-import { AppError } from "../lib/errors.js";
+import type { Db } from "../db/client.js";
+import { type UserRef, users } from "../db/schema.js";
+import { AppError, isUniqueViolation } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { hasNul, quote } from "../lib/text.js";
 import { checkName, checkPassword } from "../lib/validation.js";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "./passwords.js";
 import type { SessionStore } from "./sessions.js";
 
-export interface UserView {
-  id: number;
-  username: string;
-}
-
 export interface Grant {
   token: string;
-  user: UserView;
+  user: UserRef;
   expiresAt: Date;
 }
 
-/** Postgres unique_violation. */
-const UNIQUE_VIOLATION = "23505";
-
 /** Sign-up, log-in and log-out, in domain terms: no gRPC here. */
-export class AuthService {
+export class AuthDomain {
   constructor(
     private readonly db: Db,
     private readonly sessions: SessionStore,
@@ -33,7 +25,7 @@ export class AuthService {
   async signUp(username: unknown, password: unknown): Promise<Grant> {
     const name = checkName(username, "username");
     const hash = await hashPassword(checkPassword(password));
-    let user: UserView;
+    let user: UserRef;
     try {
       user = await this.db.transaction(async (tx) => {
         const [row] = await tx.insert(users).values({ username: name, passwordHash: hash }).returning({ id: users.id, username: users.username });
@@ -45,7 +37,7 @@ export class AuthService {
         return row;
       });
     } catch (err) {
-      if (pgCode(err) === UNIQUE_VIOLATION) throw new AppError("already_exists", "username is taken");
+      if (isUniqueViolation(err)) throw new AppError("already_exists", "username is taken");
       throw err;
     }
     this.log.info({ userId: user.id, username: user.username }, "user signed up");
@@ -74,7 +66,7 @@ export class AuthService {
     await this.sessions.revoke(token);
   }
 
-  async whoAmI(token: string | undefined): Promise<{ user: UserView; expiresAt: Date }> {
+  async whoAmI(token: string | undefined): Promise<{ user: UserRef; expiresAt: Date }> {
     const session = await this.sessions.verify(token);
     return { user: { id: session.userId, username: session.username }, expiresAt: new Date(session.expiresAt) };
   }

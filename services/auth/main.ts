@@ -4,14 +4,14 @@ import { tolerantRequests } from "../lib/grpc-calls.js";
 import type { HostedService } from "../lib/grpc-server.js";
 import type { Logger } from "../lib/logger.js";
 import { createAuthHandler } from "./auth-handler.js";
-import { AuthService } from "./auth-service.js";
+import { AuthDomain } from "./auth-service.js";
 import type { SessionStore } from "./sessions.js";
 
 /** The auth service, ready to host: `parley.auth.v1.AuthService`. */
-export function createAuthService(db: Db, sessions: SessionStore, log: Logger): HostedService {
+export function createAuth(db: Db, sessions: SessionStore, log: Logger): HostedService {
   return {
     fullName: "parley.auth.v1.AuthService",
     definition: tolerantRequests(AuthServiceService),
-    implementation: createAuthHandler(new AuthService(db, sessions, log), log),
+    implementation: createAuthHandler(new AuthDomain(db, sessions, log), log),
   };
 }

@@ -1,38 +1,29 @@
+import { LRUCache } from "lru-cache";
 import type { CachedSession, SessionCache } from "./session-cache.js";
 
-/** How long a verified token is trusted without asking Postgres again. Revocation is immediate regardless. */
+/** How long a verified token is trusted without asking Postgres again (ms). Revocation is immediate regardless. */
 const TTL_MS = 60_000;
+/** Tokens kept at most; the least recently used goes first. */
 const MAX_ENTRIES = 50_000;
 
 /** The embedded mode's cache: one process, so revocation is a local delete. */
 export class MemorySessionCache implements SessionCache {
   /** A revoked token keeps a tombstone until its cache entry would have lapsed, so that a verification racing with the revocation cannot put it back. */
-  private readonly entries = new Map<string, { session: CachedSession | "revoked"; until: number }>();
+  private readonly entries = new LRUCache<string, CachedSession | "revoked">({ max: MAX_ENTRIES });
   private readonly listeners: ((sessionId: number) => void)[] = [];
 
   async get(tokenHash: string): Promise<CachedSession | "revoked" | undefined> {
-    const entry = this.entries.get(tokenHash);
-    if (entry === undefined) return undefined;
-    if (entry.until <= Date.now()) {
-      this.entries.delete(tokenHash);
-      return undefined;
-    }
-    return entry.session;
+    return this.entries.get(tokenHash);
   }
 
   async set(tokenHash: string, session: CachedSession): Promise<void> {
-    if (this.entries.get(tokenHash)?.session === "revoked") return;
-    if (this.entries.size >= MAX_ENTRIES) {
-      // Maps iterate in insertion order: drop the oldest entry.
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    this.entries.set(tokenHash, { session, until: Math.min(Date.now() + TTL_MS, session.expiresAt) });
+    if (this.entries.get(tokenHash) === "revoked") return;
+    const ttl = Math.min(TTL_MS, session.expiresAt - Date.now());
+    if (ttl > 0) this.entries.set(tokenHash, session, { ttl });
   }
 
   async revoke(tokenHash: string, sessionId: number, _expiresAt: number): Promise<void> {
-    this.entries.delete(tokenHash);
-    this.entries.set(tokenHash, { session: "revoked", until: Date.now() + TTL_MS });
+    this.entries.set(tokenHash, "revoked", { ttl: TTL_MS });
     for (const listener of this.listeners) listener(sessionId);
   }
 

@@ -1,4 +1,5 @@
 import { and, eq, gt, isNull, sql } from "drizzle-orm";
+import { LRUCache } from "lru-cache";
 import { bigintArray, queryRows, type Db } from "../db/client.js";
 import { sessions, users } from "../db/schema.js";
 import { AppError } from "../lib/errors.js";
@@ -14,7 +15,8 @@ export type Session = CachedSession;
 
 /** Creates, verifies and revokes session tokens. Used by the auth service and by every chat call. */
 export class SessionStore {
-  private readonly lastSeenWritten = new Map<number, number>();
+  /** Sessions whose `last_seen_at` was written in the last LAST_SEEN_EVERY_MS. */
+  private readonly lastSeenWritten = new LRUCache<number, true>({ max: 100_000, ttl: LAST_SEEN_EVERY_MS });
 
   constructor(
     private readonly db: Db,
@@ -82,10 +84,8 @@ export class SessionStore {
   }
 
   private touch(sessionId: number): void {
-    const now = Date.now();
-    if (now - (this.lastSeenWritten.get(sessionId) ?? 0) < LAST_SEEN_EVERY_MS) return;
-    this.lastSeenWritten.set(sessionId, now);
-    if (this.lastSeenWritten.size > 100_000) this.lastSeenWritten.clear();
+    if (this.lastSeenWritten.has(sessionId)) return;
+    this.lastSeenWritten.set(sessionId, true);
     this.db
       .update(sessions)
       .set({ lastSeenAt: sql`now()` })

@@ -9,7 +9,8 @@ import { openDatabase, type Database } from "../db/client.js";
 import { users } from "../db/schema.js";
 import { AppError } from "../lib/errors.js";
 import { AppendBatcher, type AppendResult } from "./append-batcher.js";
-import { BROADCAST_ID, directId, MessageStore, type NewMessage } from "./message-store.js";
+import { BROADCAST_ID, directId } from "./conversation-ids.js";
+import { MessageStore, type NewMessage } from "./message-store.js";
 
 const test = anyTest.serial as TestFn<{ database: Database; store: MessageStore; ana: number; ben: number }>;
 

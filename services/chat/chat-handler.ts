@@ -1,14 +1,15 @@
 import type { Metadata } from "@grpc/grpc-js";
-import { ChatServiceService, type ChatServiceServer, type Group, type ServerFrame } from "../../gen/parley/chat/v1/chat.js";
+import { ChatServiceService, type ChatServiceServer, type Group } from "../../gen/parley/chat/v1/chat.js";
 import type { SessionStore } from "../auth/sessions.js";
 import { bearerToken, tolerantRequests, unary } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";
-import type { ChatService } from "./chat-service.js";
-import { encodeFrame, KIND, toMessage } from "./frames.js";
+import type { ChatDomain } from "./chat-service.js";
+import { serializeFrame, toConversationKind, toMessage } from "./frames.js";
 import type { GroupView } from "./group-store.js";
+import type { MessageSender } from "./message-sender.js";
 import type { StreamCalls } from "./stream-call.js";
 import { serveConnect, serveSubscribe } from "./stream-handlers.js";
-import type { Streams } from "./streams.js";
+import type { StreamOpener } from "./stream-opener.js";
 
 /**
  * ChatService's definition with two transport tweaks: server frames may be
@@ -25,10 +26,6 @@ export const chatServiceDefinition = tolerantRequests(
   { domainCheckedText: ["parley.chat.v1.SendRequest.body"] },
 );
 
-function serializeFrame(value: ServerFrame | Buffer): Buffer {
-  return Buffer.isBuffer(value) ? value : encodeFrame(value);
-}
-
 const toGroup = (g: GroupView): Group => ({
   name: g.name,
   memberCount: g.memberCount,
@@ -38,15 +35,16 @@ const toGroup = (g: GroupView): Group => ({
 });
 
 export interface ChatHandlerDeps {
-  chat: ChatService;
+  chat: ChatDomain;
+  sender: MessageSender;
   sessions: SessionStore;
-  streams: Streams;
+  opener: StreamOpener;
   calls: StreamCalls;
   log: Logger;
 }
 
 /** gRPC transport for ChatService: authenticate, decode, call the domain, encode. */
-export function createChatHandler({ chat, sessions, streams, calls, log }: ChatHandlerDeps): ChatServiceServer {
+export function createChatHandler({ chat, sender, sessions, opener, calls, log }: ChatHandlerDeps): ChatServiceServer {
   const handlerLog = log.child({ component: "chat-handler" });
   const caller = async (call: { metadata: Metadata }) => {
     const session = await sessions.verify(bearerToken(call.metadata));
@@ -54,18 +52,18 @@ export function createChatHandler({ chat, sessions, streams, calls, log }: ChatH
   };
 
   return {
-    connect: (call) => serveConnect(call, { chat, sessions, streams, calls, log: handlerLog }),
-    subscribe: (call) => serveSubscribe(call, { chat, sessions, streams, calls, log: handlerLog }),
+    connect: (call) => serveConnect(call, { chat, sender, sessions, opener, calls, log: handlerLog }),
+    subscribe: (call) => serveSubscribe(call, { chat, sender, sessions, opener, calls, log: handlerLog }),
 
     send: unary(handlerLog, "Send", async (req, call) => ({
-      message: toMessage(await chat.send(await caller(call), { clientMsgId: req.clientMsgId, to: req.to, body: req.body })),
+      message: toMessage(await sender.send(await caller(call), { clientMsgId: req.clientMsgId, to: req.to, body: req.body })),
     })),
     getHistory: unary(handlerLog, "GetHistory", async (req, call) => {
       const page = await chat.history(await caller(call), req.conversationId, req.beforeSeq, req.limit);
       return { messages: page.records.map(toMessage), hasMore: page.hasMore };
     }),
     listConversations: unary(handlerLog, "ListConversations", async (_req, call) => ({
-      conversations: (await chat.conversations(await caller(call))).map((c) => ({ ...c, kind: KIND[c.kind] })),
+      conversations: (await chat.conversations(await caller(call))).map((c) => ({ ...c, kind: toConversationKind(c.kind) })),
     })),
     markRead: unary(handlerLog, "MarkRead", async (req, call) => ({
       lastReadSeq: await chat.markRead(await caller(call), req.conversationId, req.seq),

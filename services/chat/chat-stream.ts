@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { ErrorKind } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { messageFrame } from "./frames.js";
-import type { MessageRecord, UserRef } from "./message-store.js";
+import type { UserRef } from "../db/schema.js";
+import type { MessageRecord } from "./message-store.js";
 import { Sequencer, type Sequenced } from "./sequencer.js";
 
 /**

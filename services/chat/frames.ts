@@ -22,11 +22,14 @@ export function toTarget(kind: ConversationKindName, name: string): Target {
   return { broadcast: true };
 }
 
-export const KIND: Record<ConversationKindName, ConversationKind> = {
+const CONVERSATION_KINDS: Record<ConversationKindName, ConversationKind> = {
   direct: ConversationKind.CONVERSATION_KIND_DIRECT,
   group: ConversationKind.CONVERSATION_KIND_GROUP,
   broadcast: ConversationKind.CONVERSATION_KIND_BROADCAST,
 };
+
+/** The wire enum of a conversation's kind. */
+export const toConversationKind = (kind: ConversationKindName): ConversationKind => CONVERSATION_KINDS[kind];
 
 /**
  * Server frames are encoded once and written as bytes: a message fanned out
@@ -37,3 +40,12 @@ export function encodeFrame(frame: ServerFrame): Buffer {
 }
 
 export const messageFrame = (record: MessageRecord) => encodeFrame({ message: toMessage(record) });
+
+/**
+ * The bytes-to-socket adapter of Connect and Subscribe (their
+ * `responseSerialize`): a frame already encoded (see `encodeFrame`) is
+ * written as it is, anything else is encoded here.
+ */
+export function serializeFrame(value: ServerFrame | Buffer): Buffer {
+  return Buffer.isBuffer(value) ? value : encodeFrame(value);
+}

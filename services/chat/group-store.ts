@@ -1,9 +1,10 @@
 import { sql } from "drizzle-orm";
-import { pgCode, queryRows, type Db } from "../db/client.js";
+import { LRUCache } from "lru-cache";
+import { queryRows, type Db } from "../db/client.js";
 import { conversations, groupMembers, groups } from "../db/schema.js";
-import { AppError } from "../lib/errors.js";
+import { AppError, isUniqueViolation } from "../lib/errors.js";
 import { quote } from "../lib/text.js";
-import { groupConversationId } from "./message-store.js";
+import { groupConversationId } from "./conversation-ids.js";
 
 export interface GroupView {
   name: string;
@@ -21,14 +22,13 @@ interface GroupRow {
   is_member: boolean;
 }
 
-const UNIQUE_VIOLATION = "23505";
 /** Browsing returns at most this many groups. */
 const LIST_LIMIT = 200;
 
 /** Postgres access for groups and their members. */
 export class GroupStore {
   /** Group names never change and groups are never deleted, so a name once found can be kept. */
-  private readonly names = new Map<string, string>();
+  private readonly names = new LRUCache<string, string>({ max: 10_000 });
 
   constructor(private readonly db: Db) {}
 
@@ -38,7 +38,6 @@ export class GroupStore {
     if (cached !== undefined) return cached;
     const [row] = await queryRows<{ name: string }>(this.db, sql`SELECT name FROM groups WHERE conversation_id = ${conversationId}`);
     if (row !== undefined) {
-      if (this.names.size >= 10_000) this.names.clear();
       this.names.set(conversationId, row.name);
     }
     return row?.name;
@@ -54,7 +53,7 @@ export class GroupStore {
         await tx.insert(groupMembers).values({ groupId: group.id, userId });
       });
     } catch (err) {
-      if (pgCode(err) === UNIQUE_VIOLATION) throw new AppError("already_exists", `group ${quote(name)} already exists`);
+      if (isUniqueViolation(err)) throw new AppError("already_exists", `group ${quote(name)} already exists`);
       throw err;
     }
     return this.get(name, userId);

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { bigintArray, queryRows, type Db } from "../db/client.js";
 import type { ConversationKindName } from "../db/schema.js";
-import { BROADCAST_ID } from "./message-store.js";
+import { BROADCAST_ID } from "./conversation-ids.js";
 
 /** One conversation a user takes part in, as Postgres has it now. */
 export interface LivePosition {

@@ -4,10 +4,11 @@ import type { Session, SessionStore } from "../auth/sessions.js";
 import { AppError, toStatus } from "../lib/errors.js";
 import { bearerToken, isMalformed } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";
-import type { ChatService } from "./chat-service.js";
+import type { ChatDomain } from "./chat-service.js";
 import { encodeFrame, toMessage } from "./frames.js";
 import { StreamCall, type GrpcFrameStream, type StreamCalls } from "./stream-call.js";
-import type { Streams } from "./streams.js";
+import type { MessageSender } from "./message-sender.js";
+import type { StreamOpener } from "./stream-opener.js";
 
 /** A Subscribe stream gets an unsolicited `pong{nonce:"heartbeat"}` this often: below Envoy's 300 s stream idle timeout. */
 const SUBSCRIBE_HEARTBEAT_MS = 60_000;
@@ -20,9 +21,10 @@ const MAX_UNACKED_SENDS = 256;
 const MAX_PENDING_FRAMES = 64;
 
 export interface StreamHandlerDeps {
-  chat: ChatService;
+  chat: ChatDomain;
+  sender: MessageSender;
   sessions: SessionStore;
-  streams: Streams;
+  opener: StreamOpener;
   calls: StreamCalls;
   log: Logger;
 }
@@ -48,7 +50,7 @@ export function serveSubscribe(grpcCall: ServerWritableStream<SubscribeRequest, 
     const heartbeat = setInterval(() => call.stream?.send(HEARTBEAT), SUBSCRIBE_HEARTBEAT_MS);
     heartbeat.unref();
     call.onClose(() => clearInterval(heartbeat));
-    await deps.streams.open(call, session, toCursorMap(grpcCall.request.cursors));
+    await deps.opener.open(call, session, toCursorMap(grpcCall.request.cursors));
   })().catch((err: unknown) => call.fail(err));
 }
 
@@ -58,7 +60,7 @@ export function serveSubscribe(grpcCall: ServerWritableStream<SubscribeRequest, 
  * they commit, so the next frame is read while one commits.
  */
 export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFrame>, deps: StreamHandlerDeps): void {
-  const { chat, sessions, streams } = deps;
+  const { chat, sender, sessions, opener } = deps;
   const call = new StreamCall(grpcCall as GrpcFrameStream, deps.calls, deps.log.child({ method: "Connect" }));
   const { signal } = call;
   let pending = 0;
@@ -107,7 +109,7 @@ export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFra
       // The token may have been revoked while the stream waited for hello.
       await sessions.verify(bearerToken(grpcCall.metadata));
       if (signal.aborted) return;
-      await streams.open(call, session, toCursorMap(f.hello.cursors));
+      await opener.open(call, session, toCursorMap(f.hello.cursors));
       return;
     }
     const stream = call.stream;
@@ -120,7 +122,7 @@ export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFra
       const { clientMsgId, to, body } = f.send;
       try {
         // Submitted in frame order; the next frame is handled while this one commits.
-        const { committed } = await chat.submit(stream.user, { clientMsgId, to, body });
+        const { committed } = await sender.submit(stream.user, { clientMsgId, to, body });
         const acked = committed.then(
           (record) => stream.send(encodeFrame({ sent: { clientMsgId, message: toMessage(record) } })),
           (err: unknown) => sendFailed(clientMsgId, err),

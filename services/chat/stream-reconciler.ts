@@ -3,11 +3,11 @@ import type { Logger } from "../lib/logger.js";
 import type { ChatStream } from "./chat-stream.js";
 import type { Hub } from "./hub.js";
 import type { LivePosition } from "./live-positions.js";
-import { BROADCAST_ID } from "./message-store.js";
+import { BROADCAST_ID } from "./conversation-ids.js";
 import type { StreamCalls } from "./stream-call.js";
 
 /** How often this pod compares its streams with Postgres. Default 1.5 s: a missed message shows within ~2 ticks. */
-export const RECONCILE_INTERVAL_MS = 1_500;
+const RECONCILE_INTERVAL_MS = 1_500;
 
 export interface StreamReconcilerDeps {
   hub: Hub;

@@ -36,7 +36,7 @@ export interface ReconnectingClientOptions {
 }
 
 /** A send that failed for good: `code` is the gRPC status code the server gave. */
-export class SendFailedError extends Error {
+class SendFailedError extends Error {
   constructor(
     readonly code: number,
     readonly reason: string,
@@ -196,7 +196,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
 
   private onFrame(frame: ServerFrame): void {
     if (frame.message) this.deliver(frame.message);
-    else if (frame.sent) this.settle(frame.sent.clientMsgId, frame.sent.message);
+    else if (frame.sent) this.resolvePending(frame.sent.clientMsgId, frame.sent.message);
     else if (frame.sendFailed) this.fail(frame.sendFailed.clientMsgId, frame.sendFailed.code, frame.sendFailed.reason);
     else if (frame.ready) this.emit("ready", frame.ready);
     else if (frame.caughtUp) {
@@ -249,7 +249,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     this.emit("message", message);
   }
 
-  private settle(clientMsgId: string, message: Message | undefined): void {
+  private resolvePending(clientMsgId: string, message: Message | undefined): void {
     const send = this.pending.get(clientMsgId);
     if (send === undefined || message === undefined) return;
     this.pending.delete(clientMsgId);

@@ -1,12 +1,8 @@
 import type { Target } from "../../gen/parley/chat/v1/chat.js";
+import { HISTORY_MAX_LIMIT, NAME_PATTERN, NAME_RULE } from "../lib/contract.js";
 
-/** The page size of /history when no count is given: about a screenful. */
-export const HISTORY_DEFAULT_LIMIT = 20;
-/** The server's largest history page. */
-export const HISTORY_MAX_LIMIT = 200;
-
-/** The contract's rule for usernames and group names, checked here so a typo is caught before a round trip. */
-const NAME = /^[A-Za-z0-9_.-]{3,32}$/;
+/** The page size of /history when no count is given: about a screenful (the server's own default, 50, is more than a screen). */
+export const HISTORY_PAGE = 20;
 
 /** What one typed line asks for. Parsing is pure, so every command is unit-tested without a server. */
 export type Command =
@@ -104,12 +100,12 @@ export function parseTarget(text: string): Target | undefined {
 
 function userTarget(name: string): Target | undefined {
   const bare = name.startsWith("@") ? name.slice(1) : name;
-  return NAME.test(bare) ? { username: bare } : undefined;
+  return NAME_PATTERN.test(bare) ? { username: bare } : undefined;
 }
 
 function groupTarget(name: string): Target | undefined {
   const bare = name.startsWith("#") ? name.slice(1) : name;
-  return NAME.test(bare) ? { group: bare } : undefined;
+  return NAME_PATTERN.test(bare) ? { group: bare } : undefined;
 }
 
 function parseSend(name: string, rest: string, target: (word: string) => Target | undefined): Command {
@@ -129,7 +125,7 @@ function parseGroupCommand(name: "/create" | "/join" | "/leave", rest: string): 
 function parseHistory(name: string, rest: string): Command {
   const [first, second] = splitWord(rest);
   if (first === "" || /\s/.test(second)) return invalid(name, "name one conversation and, optionally, a count");
-  let limit = HISTORY_DEFAULT_LIMIT;
+  let limit = HISTORY_PAGE;
   if (second !== "") {
     if (!/^\d+$/.test(second) || Number(second) < 1 || Number(second) > HISTORY_MAX_LIMIT) {
       return invalid(name, `"${second}" is not a count from 1 to ${HISTORY_MAX_LIMIT}`);
@@ -141,7 +137,7 @@ function parseHistory(name: string, rest: string): Command {
 
 function withTarget(name: string, text: string, build: (to: Target) => Command, read: (text: string) => Target | undefined = parseTarget): Command {
   const to = read(text);
-  if (to === undefined) return invalid(name, `"${text}" is not a valid name (3 to 32 letters, digits, "_", "-" or ".")`);
+  if (to === undefined) return invalid(name, `"${text}" is not a valid name (${NAME_RULE})`);
   return build(to);
 }
 

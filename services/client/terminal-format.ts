@@ -48,14 +48,14 @@ export function formatMessage(message: Message, me: string, now: Date = new Date
 }
 
 /** `HH:MM` today, `YYYY-MM-DD HH:MM` before, in local time. */
-export function formatTime(at: Date, now: Date = new Date()): string {
+function formatTime(at: Date, now: Date = new Date()): string {
   const hhmm = `${pad(at.getHours())}:${pad(at.getMinutes())}`;
   const sameDay = at.getFullYear() === now.getFullYear() && at.getMonth() === now.getMonth() && at.getDate() === now.getDate();
   return sameDay ? hhmm : `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${hhmm}`;
 }
 
 /** A conversation's title as shown in lists: groups get their `#`. */
-export function conversationTitle(conversation: Conversation): string {
+function conversationTitle(conversation: Conversation): string {
   return conversation.kind === ConversationKind.CONVERSATION_KIND_GROUP ? `#${conversation.title}` : conversation.title;
 }
 

@@ -17,7 +17,7 @@ export interface HistoryPage {
  * in falls back to its id (`group:<lowercased name>`), so the server answers
  * with the real reason (no such group, or not a member).
  */
-export async function resolveConversationId(api: ParleyApi, to: Target): Promise<string> {
+async function resolveConversationId(api: ParleyApi, to: Target): Promise<string> {
   if (to.broadcast) return "broadcast";
   const conversations = await api.listConversations();
   if (to.username !== undefined) {

@@ -9,6 +9,7 @@ import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import { lockFolder } from "../lib/dir-lock.js";
+import { markDependencyFailure } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import * as schema from "./schema.js";
 
@@ -51,8 +52,41 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return options.databaseUrl === undefined ? openPglite(options.dataDir, options.log) : openPg(options);
 }
 
+type Callback = (err: unknown, ...results: unknown[]) => void;
+/** A callback that marks the error it is called with (markDependencyFailure). */
+const marking =
+  (callback: Callback): Callback =>
+  (err, ...results) =>
+    callback(err ? markDependencyFailure(err) : err, ...results);
+
+/**
+ * pg's client, marking what its queries fail with: pg names a lost or silent
+ * connection only in the message text ("Connection terminated", "Query read
+ * timeout"), and lib/errors.ts tells outages apart by code.
+ */
+class MarkingClient extends pg.Client {
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query has a dozen overloads; the arguments pass through unchanged
+  override query(...args: any[]): any {
+    const last = args.length - 1;
+    if (typeof args[last] === "function") args[last] = marking(args[last]);
+    // biome-ignore lint/suspicious/noExplicitAny: as above
+    const result = (super.query as (...a: any[]) => any)(...args);
+    return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(markDependencyFailure(err))) : result;
+  }
+}
+
+/** pg's pool with MarkingClient, marking its own failures too (no connection within connectionTimeoutMillis). */
+class MarkingPool extends pg.Pool {
+  // biome-ignore lint/suspicious/noExplicitAny: pg's connect overloads; the arguments pass through unchanged
+  override connect(...args: any[]): any {
+    if (typeof args[0] === "function") return super.connect(marking(args[0]));
+    return super.connect().catch((err: unknown) => Promise.reject(markDependencyFailure(err)));
+  }
+}
+
 function openPg({ databaseUrl, log, poolSize, statementTimeoutMs = 5_000 }: DatabaseOptions): Database {
-  const pool = new pg.Pool({
+  const pool = new MarkingPool({
+    Client: MarkingClient,
     connectionString: databaseUrl,
     max: poolSize ?? 10,
     // Fail fast while Postgres is down, so that sends answer UNAVAILABLE instead of hanging.
@@ -74,8 +108,12 @@ function openPg({ databaseUrl, log, poolSize, statementTimeoutMs = 5_000 }: Data
         // Waiting for another pod's migrations may take longer than a statement may.
         await client.query("SET statement_timeout = 0");
         await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
-        await migratePg(drizzlePg(client, { schema }), { migrationsFolder: MIGRATIONS });
-        await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+        try {
+          await migratePg(drizzlePg(client, { schema }), { migrationsFolder: MIGRATIONS });
+        } finally {
+          // Released even when a migration fails, so that the next pod is not left waiting on this connection.
+          await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => undefined);
+        }
       } finally {
         // Destroyed rather than returned: its settings differ from the pool's.
         client.release(true);
@@ -129,12 +167,4 @@ export const bigintArray = (ids: number[]): string => `{${ids.map((id) => Math.t
 export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown as { rows: T[] };
   return result.rows;
-}
-
-/** The SQLSTATE of a Postgres error, looking through drizzle's wrapper (`cause`) if there is one. */
-export function pgCode(err: unknown): string | undefined {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
-  }
-  return undefined;
 }

@@ -17,6 +17,12 @@ export const users = pgTable(
   (t) => [uniqueIndex("users_username_lower_key").on(sql`lower(${t.username})`)],
 );
 
+/** A user as every service refers to one: the id that keys their rows, and the name others see. */
+export interface UserRef {
+  id: number;
+  username: string;
+}
+
 /** Sessions double as the login audit: created, last seen, revoked. */
 export const sessions = pgTable(
   "sessions",

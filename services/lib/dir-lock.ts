@@ -12,7 +12,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 
 /** The lock file's name inside the folder it guards. */
-export const LOCK_FILE = "parley.lock";
+const LOCK_FILE = "parley.lock";
 
 /** What the lock file holds: who owns the folder. */
 interface Owner {

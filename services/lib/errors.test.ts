@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import test from "ava";
 import { pino } from "pino";
-import { AppError, MAX_DETAILS_CHARS, toServiceError, toStatus, type ErrorKind } from "./errors.js";
+import { AppError, classify, type ErrorKind, logFailure, MAX_DETAILS_CHARS, markDependencyFailure, toServiceError, toStatus } from "./errors.js";
 import { codePoints, quote, QUOTE_CHARS } from "./text.js";
 
 const log = pino({ level: "silent" });
@@ -48,11 +48,35 @@ for (const message of [
   "Stream isn't writeable and enableOfflineQueue options is false",
   'Reached the max retries per request limit (which is 0). Refer to "maxRetriesPerRequest" option for details.',
   "Command timed out",
+  "Connection terminated unexpectedly",
+  "Query read timeout",
 ]) {
-  test(`ioredis failing fast while Redis is down ("${message.slice(0, 30)}…") becomes UNAVAILABLE`, (t) => {
-    t.is(toStatus(new Error(message), log).code, status.UNAVAILABLE);
+  test(`a driver failure ("${message.slice(0, 30)}…") is UNAVAILABLE once its client marked it, never by its text alone`, (t) => {
+    t.is(classify(new Error(message)).code, status.INTERNAL);
+    t.is(classify(markDependencyFailure(new Error(message))).code, status.UNAVAILABLE);
+    // As drizzle wraps it.
+    t.is(classify(new Error("Failed query", { cause: markDependencyFailure(new Error(message)) })).code, status.UNAVAILABLE);
   });
 }
+
+test("markDependencyFailure keeps a code of its own, and a programming error stays INTERNAL", (t) => {
+  const unique = markDependencyFailure(Object.assign(new Error("duplicate key value"), { code: "23505" }));
+  t.is((unique as { code: string }).code, "23505");
+  t.is(classify(markDependencyFailure(new TypeError("x is not a function"))).code, status.INTERNAL);
+});
+
+test("classify logs nothing; logFailure logs the cause, which the status never carries", (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const sink = pino({ level: "trace" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const err = new AppError("unavailable", "the message may not be stored: retry", { cause: new Error("secret connection detail") });
+  const failure = classify(err);
+  t.is(lines.length, 0);
+  t.deepEqual({ code: failure.code, details: failure.details }, { code: status.UNAVAILABLE, details: "the message may not be stored: retry" });
+  logFailure(sink, err, failure);
+  t.is(lines.length, 1);
+  t.is((lines[0].err as { message: string }).message, "secret connection detail");
+  t.false(toServiceError(err, sink).details.includes("secret"));
+});
 
 test("a Postgres error that is not about the connection stays INTERNAL", (t) => {
   const err = Object.assign(new Error("duplicate key value"), { code: "23505" });

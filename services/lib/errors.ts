@@ -17,13 +17,16 @@ export type ErrorKind =
  * A failure the client caused or may retry; its message is safe to send. A
  * message that mentions client input shows it with `quote` (lib/text.ts), and
  * `toStatus` caps every message at `MAX_DETAILS_CHARS` whatever it holds.
+ * `options.cause` (the error underneath, as in connect-es's `ConnectError`)
+ * is logged by `logFailure` and never sent.
  */
 export class AppError extends Error {
   constructor(
     readonly kind: ErrorKind,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = "AppError";
   }
 }
@@ -39,7 +42,14 @@ const CODES: Record<ErrorKind, status> = {
   unavailable: status.UNAVAILABLE,
 };
 
-/** Node and Postgres error codes that mean a dependency is down, not that we have a bug. */
+/**
+ * The code that our Postgres and Redis clients put on a failure that carries
+ * no code of its own: the connection failed, not the request (a connection
+ * terminated, a timeout, a Redis error reply). See `markDependencyFailure`.
+ */
+const DEPENDENCY_FAILED = "PARLEY_DEPENDENCY_FAILED";
+
+/** Error codes that mean a dependency is down, not that we have a bug: Node's socket errors, Postgres SQLSTATEs, ours. */
 const UNAVAILABLE_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -55,45 +65,56 @@ const UNAVAILABLE_CODES = new Set([
   "55P03", // lock_not_available
   "40001", // serialization_failure
   "40P01", // deadlock_detected
+  DEPENDENCY_FAILED,
 ]);
 
-/** Whether `err` (or an error it wraps, as drizzle's query errors do) means a dependency is down. */
-export function isUnavailable(err: unknown): boolean {
+/** The `code` of `err` and of each error it wraps (`cause`, as drizzle's query errors do), outermost first; at most 5 deep. */
+function* codesOf(err: unknown): Generator<{ error: object; code: string | undefined }> {
   for (
-    let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
-    e && depth < 5;
+    let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && typeof e === "object" && depth < 5;
     e = e.cause as typeof e, depth++
   ) {
-    if (e instanceof AppError) return e.kind === "unavailable";
-    const code = e.code;
-    if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
-    const message = typeof e.message === "string" ? e.message : "";
-    if (
-      /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Connection is closed|Query read timeout/i.test(
-        message,
-      )
-    ) {
-      return true;
-    }
-    // A Redis server that answers with an error (OOM, BUSY, READONLY, LOADING, MISCONF) is a dependency in trouble.
-    if ((e as { name?: unknown }).name === "ReplyError") return true;
-    // ioredis, which fails fast while Redis is unreachable (no offline queue, no retries).
-    if (
-      /Stream isn't writeable and enableOfflineQueue|Reached the max retries per request limit|Command timed out|Command aborted due to connection close/i.test(
-        message,
-      )
-    ) {
-      return true;
-    }
+    yield { error: e, code: typeof e.code === "string" ? e.code : undefined };
+  }
+}
+
+/**
+ * Marks a failure from a Postgres or Redis client as the dependency's
+ * (`code` DEPENDENCY_FAILED), unless it carries a code already (a SQLSTATE,
+ * a socket errno) or is a programming error (TypeError, RangeError: a bad
+ * parameter is our bug, not an outage). The drivers name these failures only
+ * in their message text, so the clients mark them where they are raised
+ * (db/client.ts, lib/redis.ts), and `isUnavailable` reads codes only.
+ * Returns `err`, changed in place (its class and message are kept: ioredis
+ * reads the message of a NOSCRIPT reply).
+ */
+export function markDependencyFailure(err: unknown): unknown {
+  if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) {
+    const coded = err as Error & { code?: unknown };
+    if (typeof coded.code !== "string") coded.code = DEPENDENCY_FAILED;
+  }
+  return err;
+}
+
+/** Whether `err` (or an error it wraps) means a dependency is down: by error code only, never by message text. */
+export function isUnavailable(err: unknown): boolean {
+  for (const { error, code } of codesOf(err)) {
+    if (error instanceof AppError) return error.kind === "unavailable";
+    if (code !== undefined && (UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
   }
   return false;
 }
 
 /** Postgres SQLSTATE class 22, data exception: a value the store cannot take (22021 a NUL byte, 22P05, 22003...). */
-function isDataException(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (typeof e.code === "string" && /^22[0-9A-Z]{3}$/.test(e.code)) return true;
-  }
+export function isDataException(err: unknown): boolean {
+  for (const { code } of codesOf(err)) if (code !== undefined && /^22[0-9A-Z]{3}$/.test(code)) return true;
+  return false;
+}
+
+/** Postgres SQLSTATE 23505, unique_violation: the row exists already (a name taken, a client_msg_id used). */
+export function isUniqueViolation(err: unknown): boolean {
+  for (const { code } of codesOf(err)) if (code === "23505") return true;
   return false;
 }
 
@@ -105,29 +126,37 @@ export interface StatusObject {
   details: string;
 }
 
+/** How a failure is logged: a refusal the client caused at info, a dependency down at warn, a bug at error. */
+export type FailureLevel = "info" | "warn" | "error";
+
 /**
  * Maps any thrown value to a gRPC status whose `details` is at most
- * `MAX_DETAILS_CHARS` code points. Unknown errors become INTERNAL with a
- * generic message and are logged with their cause, which never reaches the
- * client. A Postgres data exception (SQLSTATE class 22) is a value the client
- * sent that the store cannot keep: INVALID_ARGUMENT, logged at warn.
+ * `MAX_DETAILS_CHARS` code points, and the level it is logged at. Pure: it
+ * logs nothing (`logFailure` does). Unknown errors become INTERNAL with a
+ * generic message; their cause never reaches the client. A Postgres data
+ * exception (SQLSTATE class 22) is a value the client sent that the store
+ * cannot keep: INVALID_ARGUMENT.
  */
+export function classify(err: unknown): StatusObject & { level: FailureLevel } {
+  if (err instanceof AppError) return { code: CODES[err.kind], details: truncate(err.message, MAX_DETAILS_CHARS), level: "info" };
+  if (isDataException(err)) return { code: status.INVALID_ARGUMENT, details: "a value in the request cannot be stored", level: "warn" };
+  if (isUnavailable(err)) return { code: status.UNAVAILABLE, details: "a dependency is unavailable, retry shortly", level: "warn" };
+  return { code: status.INTERNAL, details: "internal error", level: "error" };
+}
+
+/** Logs a failed call at its level, with its cause (never sent to the client). */
+export function logFailure(log: Logger, err: unknown, failure: StatusObject & { level: FailureLevel } = classify(err)): void {
+  const cause = err instanceof AppError ? err.cause : err;
+  const fields = { code: status[failure.code], reason: failure.details, ...(cause !== undefined && { err: cause }) };
+  const message = { info: "request rejected", warn: "request failed: dependency or stored value", error: "unexpected error" }[failure.level];
+  log[failure.level](fields, message);
+}
+
+/** The status a call ends with: `classify`, then `logFailure`. */
 export function toStatus(err: unknown, log: Logger): StatusObject {
-  if (err instanceof AppError) {
-    const details = truncate(err.message, MAX_DETAILS_CHARS);
-    log.info({ kind: err.kind, reason: details }, "request rejected");
-    return { code: CODES[err.kind], details };
-  }
-  if (isDataException(err)) {
-    log.warn({ err }, "request refused by the store: a value it cannot keep");
-    return { code: status.INVALID_ARGUMENT, details: "a value in the request cannot be stored" };
-  }
-  if (isUnavailable(err)) {
-    log.warn({ err }, "dependency unavailable");
-    return { code: status.UNAVAILABLE, details: "a dependency is unavailable, retry shortly" };
-  }
-  log.error({ err }, "unexpected error");
-  return { code: status.INTERNAL, details: "internal error" };
+  const failure = classify(err);
+  logFailure(log, err, failure);
+  return { code: failure.code, details: failure.details };
 }
 
 /** `toStatus` shaped as the error argument of a grpc-js callback or `destroy`. */

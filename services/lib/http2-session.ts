@@ -21,7 +21,7 @@ interface InternalLayer {
 }
 
 /** The HTTP/2 session of a grpc-js server call, or undefined. */
-export function sessionOf(call: unknown): Http2Session | undefined {
+function sessionOf(call: unknown): Http2Session | undefined {
   let layer = (call as InternalCall).call;
   for (let depth = 0; layer && depth < 10; depth++) {
     const session = layer.stream?.session;

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
+import { markDependencyFailure } from "./errors.js";
 import type { Logger } from "./logger.js";
 
 /**
@@ -22,6 +23,7 @@ export function createRedis(url: string, name: string, log: Logger, options: { a
     // Commands issued in the same tick (the PUBLISHes of a burst of sends) go out in one write.
     enableAutoPipelining: options.autoPipelining ?? false,
   });
+  markFailures(redis);
   let up = false;
   redis.on("ready", () => {
     if (!up) log.info({ connection: name }, "Redis connected");
@@ -34,6 +36,22 @@ export function createRedis(url: string, name: string, log: Logger, options: { a
   // Errors are reported by the commands that fail; this only keeps them from crashing the process.
   redis.on("error", (err: Error) => log.debug({ err, connection: name }, "Redis error"));
   return redis;
+}
+
+/**
+ * Marks what every command on `redis` fails with (markDependencyFailure):
+ * ioredis names a closed or timed-out connection, and an error reply, only in
+ * the message text, and lib/errors.ts tells outages apart by code. Every
+ * command, pipelined or not, passes through `sendCommand`; its `reject` is
+ * wrapped the way ioredis wraps it itself (Script.js).
+ */
+function markFailures(redis: Redis): void {
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, ...rest) => {
+    const reject = command.reject;
+    command.reject = (err: Error) => reject(markDependencyFailure(err) as Error);
+    return send(command, ...rest);
+  };
 }
 
 /** Waits until the connection is ready, up to `timeoutMs`: pods may start before Redis does. */

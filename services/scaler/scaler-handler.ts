@@ -1,17 +1,17 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { ExternalScalerServer, IsActiveResponse, ScaledObjectRef } from "../../gen/externalscaler/externalscaler.js";
+import { ONLINE_USERS_METRIC } from "../lib/contract.js";
 import { AppError, toServiceError } from "../lib/errors.js";
 import { isMalformed, malformedError, unary } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";
 import { quote } from "../lib/text.js";
 import type { OnlineUsers } from "./online-users.js";
 
-export const METRIC_NAME = "online_users";
 /** Users one chat pod serves, unless `scalerMetadata.usersPerReplica` says otherwise. */
-export const DEFAULT_USERS_PER_REPLICA = 3;
+const DEFAULT_USERS_PER_REPLICA = 3;
 
 /** Reads `usersPerReplica` from a ScaledObject's metadata; INVALID_ARGUMENT unless it is a positive integer. */
-export function usersPerReplica(ref: ScaledObjectRef | undefined): number {
+function usersPerReplica(ref: ScaledObjectRef | undefined): number {
   const raw = ref?.scalerMetadata?.usersPerReplica;
   if (raw === undefined || raw === "") return DEFAULT_USERS_PER_REPLICA;
   const value = Number(raw);
@@ -23,8 +23,8 @@ export function usersPerReplica(ref: ScaledObjectRef | undefined): number {
 
 /** KEDA may prefix the metric name (e.g. "s0-online_users"); anything else is not ours. */
 function checkMetricName(name: string): void {
-  if (name !== "" && name !== METRIC_NAME && !name.endsWith(`-${METRIC_NAME}`)) {
-    throw new AppError("invalid_argument", `unknown metric ${quote(name)}; this scaler serves "${METRIC_NAME}"`);
+  if (name !== "" && name !== ONLINE_USERS_METRIC && !name.endsWith(`-${ONLINE_USERS_METRIC}`)) {
+    throw new AppError("invalid_argument", `unknown metric ${quote(name)}; this scaler serves "${ONLINE_USERS_METRIC}"`);
   }
 }
 
@@ -46,7 +46,7 @@ export function createScalerHandler(online: OnlineUsers, log: Logger): ScalerHan
 
     getMetricSpec: unary(handlerLog, "GetMetricSpec", async (ref) => {
       const target = usersPerReplica(ref);
-      return { metricSpecs: [{ metricName: METRIC_NAME, targetSize: target, targetSizeFloat: target }] };
+      return { metricSpecs: [{ metricName: ONLINE_USERS_METRIC, targetSize: target, targetSizeFloat: target }] };
     }),
 
     getMetrics: unary(handlerLog, "GetMetrics", async (request) => {
@@ -54,7 +54,7 @@ export function createScalerHandler(online: OnlineUsers, log: Logger): ScalerHan
       checkMetricName(request.metricName);
       const count = await online.count();
       handlerLog.debug({ count }, "metrics read");
-      return { metricValues: [{ metricName: METRIC_NAME, metricValue: count, metricValueFloat: count }] };
+      return { metricValues: [{ metricName: ONLINE_USERS_METRIC, metricValue: count, metricValueFloat: count }] };
     }),
 
     streamIsActive: (call: ServerWritableStream<ScaledObjectRef, IsActiveResponse>) => {

@@ -1,13 +1,18 @@
 import type { Session } from "../auth/sessions.js";
 import type { Logger } from "../lib/logger.js";
-import type { ChatService } from "./chat-service.js";
+import type { ChatDomain } from "./chat-service.js";
 import { ChatStream } from "./chat-stream.js";
 import { encodeFrame, messageFrame } from "./frames.js";
 import type { Hub } from "./hub.js";
+import { InFlight } from "../lib/in-flight.js";
+import type { Presence } from "./presence.js";
+import type { ReplayPlanner } from "./replay-planner.js";
 import type { StreamCall } from "./stream-call.js";
 
-export interface StreamsOptions {
-  chat: ChatService;
+export interface StreamOpenerOptions {
+  chat: ChatDomain;
+  replay: ReplayPlanner;
+  presence: Presence;
   hub: Hub;
   podName: string;
   queueLimit: number;
@@ -19,8 +24,16 @@ export interface StreamsOptions {
  * need: listen to live events first, then replay from Postgres, then
  * `caught_up`, then live events minus anything already replayed.
  */
-export class Streams {
-  constructor(private readonly options: StreamsOptions) {}
+export class StreamOpener {
+  /** Presence removals of ended streams, still under way: shutdown waits for them (`settled`). */
+  private readonly closing = new InFlight();
+
+  constructor(private readonly options: StreamOpenerOptions) {}
+
+  /** Resolves once the presence removals of streams that ended so far are done. */
+  settled(): Promise<void> {
+    return this.closing.settled();
+  }
 
   /**
    * Opens the chat stream of `call` (its owner, which the stream writes to
@@ -28,14 +41,14 @@ export class Streams {
    * the call with the mapped status).
    */
   async open(call: StreamCall, session: Session, cursors: Map<string, number>): Promise<ChatStream> {
-    const { chat, hub, podName, queueLimit, log } = this.options;
+    const { chat, replay, presence, hub, podName, queueLimit, log } = this.options;
     const user = { id: session.userId, username: session.username };
     const stream = new ChatStream({
       user,
       sessionId: session.sessionId,
       sink: call,
       queueLimit,
-      loadRange: (conversationId, afterSeq, beforeSeq) => chat.missed(conversationId, afterSeq, beforeSeq),
+      loadRange: (conversationId, afterSeq, beforeSeq) => replay.missed(conversationId, afterSeq, beforeSeq),
       log,
     });
     call.stream = stream;
@@ -47,23 +60,22 @@ export class Streams {
       await hub.add(stream, followed);
       if (stream.isEnded) return stream;
       // Presence and the online announcement overlap the replay instead of delaying it.
-      const opened = chat.streamOpened(user, stream.id);
+      const opened = presence.add(user, stream.id);
       opened.catch(() => undefined);
       // The stream is forgotten only after it was recorded, so that the removal always follows the addition.
       stream.onEnd(() => {
-        opened
-          .catch(() => undefined)
-          .then(() => chat.streamClosed(user, stream.id))
-          .catch((err: unknown) => stream.log.warn({ err }, "could not record going offline"));
+        // If it was the user's last stream anywhere, presence announces them offline after its grace.
+        const removed = opened.catch(() => undefined).then(() => presence.remove(user, stream.id));
+        this.closing.track(removed).catch((err: unknown) => stream.log.warn({ err }, "could not record going offline"));
       });
       this.expireWithSession(stream, session.expiresAt);
 
       const positions = new Map<string, number>();
-      for (const plan of await chat.replayPlan(user, cursors)) {
+      for (const plan of await replay.plan(user, cursors)) {
         positions.set(plan.conversationId, plan.fromSeq);
         // From a cursor, page until the end; the offline queue is one capped page.
         for (let after = plan.fromSeq; after < plan.lastSeq; ) {
-          const page = await chat.replayPage(plan, after);
+          const page = await replay.page(plan, after);
           for (const record of page) {
             if (stream.isEnded) return stream;
             await stream.replay(record.conversationId, record.seq, messageFrame(record));

@@ -13,8 +13,12 @@ import { presenceHeartbeatMs, type Config } from "./lib/config.js";
 import type { Logger } from "./lib/logger.js";
 import { connectRedis, createRedis } from "./lib/redis.js";
 
-/** What pods share: the bus, presence, the session cache and the rate limits, each in memory or in Redis. */
-export interface SharedState {
+/**
+ * The implementations that differ between the embedded mode and the cluster
+ * mode: the bus, presence, the session cache and the rate limits, each in
+ * memory (one process) or in Redis (shared by every pod).
+ */
+export interface Backends {
   bus: Bus;
   presence: Presence;
   sessionCache: SessionCache;
@@ -25,7 +29,7 @@ export interface SharedState {
 }
 
 /** The only place where the embedded mode and the cluster mode differ: which implementations are wired in. */
-export async function openSharedState(config: Config, log: Logger): Promise<SharedState> {
+export async function openBackends(config: Config, log: Logger): Promise<Backends> {
   if (config.redisUrl === undefined) {
     log.info("no REDIS_URL: in-memory bus and presence (one process only)");
     return {
