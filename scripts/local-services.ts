@@ -157,21 +157,25 @@ export async function startRedis(dir: string, port?: number): Promise<LocalRedis
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.unref();
-  await waitFor("Redis", () => output.includes("Ready to accept connections") || child.exitCode !== null);
-  if (child.exitCode !== null) throw new Error(`Redis failed to start:\n${output}`);
+  // A process killed by a signal has a signalCode and no exitCode.
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  await waitFor("Redis", () => output.includes("Ready to accept connections") || exited());
+  if (exited()) throw new Error(`Redis failed to start:\n${output}`);
   const pid = child.pid as number;
+  let stopped: Promise<void> | undefined;
   return {
     url: `redis://127.0.0.1:${chosen}`,
     port: chosen,
     pid,
+    // Idempotent: a second call (a cleanup after a test killed it) resolves with the first.
     stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+      (stopped ??= new Promise<void>((resolve) => {
+        if (exited()) return resolve();
         // The child was unref'd at start; while we wait for its exit, it must keep the process alive.
         child.ref();
         child.once("exit", () => resolve());
         stopPid(pid, "SIGKILL");
-      }),
+      })),
   };
 }
 

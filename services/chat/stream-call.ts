@@ -1,6 +1,6 @@
 import type { ServerDuplexStream, ServerWritableStream } from "@grpc/grpc-js";
 import type { ServerFrame } from "../../gen/parley/chat/v1/chat.js";
-import { AppError, toServiceError, type ErrorKind } from "../lib/errors.js";
+import { AppError, type ErrorKind, logFailure, toServiceError } from "../lib/errors.js";
 import { onConnectionClosing } from "../lib/http2-session.js";
 import type { Logger } from "../lib/logger.js";
 import type { ChatStream, FrameSink } from "./chat-stream.js";
@@ -94,7 +94,10 @@ export class StreamCall implements FrameSink {
     if (end.byClient || this.call.cancelled) return;
     if (lastFrame) this.writable.write(lastFrame);
     if (end.error === undefined) this.call.end();
-    else this.writable.emit("error", toServiceError(end.error, this.log));
+    else {
+      logFailure(this.log, end.error);
+      this.writable.emit("error", toServiceError(end.error));
+    }
   }
 }
 

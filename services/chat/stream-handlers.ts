@@ -1,7 +1,7 @@
 import type { Metadata, ServerDuplexStream, ServerWritableStream } from "@grpc/grpc-js";
 import type { ClientFrame, Cursor, ServerFrame, SubscribeRequest } from "../../gen/parley/chat/v1/chat.js";
 import type { Session, SessionStore } from "../auth/sessions.js";
-import { AppError, toStatus } from "../lib/errors.js";
+import { AppError, logFailure, toStatus } from "../lib/errors.js";
 import { bearerToken, isMalformed } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";
 import type { ChatDomain } from "./chat-service.js";
@@ -82,7 +82,8 @@ export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFra
   /** Before hello there is no chat stream yet: only a send_failed can be written, straight to the call. */
   const reply = (frame: ServerFrame) => (call.stream ? call.stream.send(encodeFrame(frame)) : call.write(encodeFrame(frame)));
   const sendFailed = (clientMsgId: string, err: unknown) => {
-    const { code, details } = toStatus(err, call.stream?.log ?? call.log);
+    logFailure(call.stream?.log ?? call.log, err);
+    const { code, details } = toStatus(err);
     reply({ sendFailed: { clientMsgId, code, reason: details } });
   };
 
@@ -134,9 +135,9 @@ export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFra
         sendFailed(clientMsgId, err);
       }
     } else if (f.read) {
-      await chat.markRead(stream.user, f.read.conversationId, f.read.seq).catch((err: unknown) => toStatus(err, stream.log));
+      await chat.markRead(stream.user, f.read.conversationId, f.read.seq).catch((err: unknown) => logFailure(stream.log, err));
     } else if (f.typing) {
-      await chat.typing(stream.user, f.typing.to).catch((err: unknown) => toStatus(err, stream.log));
+      await chat.typing(stream.user, f.typing.to).catch((err: unknown) => logFailure(stream.log, err));
     } else if (f.ping) {
       stream.send(encodeFrame({ pong: { nonce: f.ping.nonce } }));
     } else {

@@ -137,30 +137,26 @@ export type FailureLevel = "info" | "warn" | "error";
  * exception (SQLSTATE class 22) is a value the client sent that the store
  * cannot keep: INVALID_ARGUMENT.
  */
-export function classify(err: unknown): StatusObject & { level: FailureLevel } {
+export function toStatus(err: unknown): StatusObject & { level: FailureLevel } {
   if (err instanceof AppError) return { code: CODES[err.kind], details: truncate(err.message, MAX_DETAILS_CHARS), level: "info" };
   if (isDataException(err)) return { code: status.INVALID_ARGUMENT, details: "a value in the request cannot be stored", level: "warn" };
   if (isUnavailable(err)) return { code: status.UNAVAILABLE, details: "a dependency is unavailable, retry shortly", level: "warn" };
   return { code: status.INTERNAL, details: "internal error", level: "error" };
 }
 
-/** Logs a failed call at its level, with its cause (never sent to the client). */
-export function logFailure(log: Logger, err: unknown, failure: StatusObject & { level: FailureLevel } = classify(err)): void {
+/** Logs a failed call at the level `toStatus` gives it, with its cause (which the status never carries). */
+export function logFailure(log: Logger, err: unknown): void {
+  const failure = toStatus(err);
   const cause = err instanceof AppError ? err.cause : err;
   const fields = { code: status[failure.code], reason: failure.details, ...(cause !== undefined && { err: cause }) };
-  const message = { info: "request rejected", warn: "request failed: dependency or stored value", error: "unexpected error" }[failure.level];
+  const message = { info: "request rejected", warn: "request failed: a dependency, or a value the store cannot keep", error: "unexpected error" }[
+    failure.level
+  ];
   log[failure.level](fields, message);
 }
 
-/** The status a call ends with: `classify`, then `logFailure`. */
-export function toStatus(err: unknown, log: Logger): StatusObject {
-  const failure = classify(err);
-  logFailure(log, err, failure);
-  return { code: failure.code, details: failure.details };
-}
-
-/** `toStatus` shaped as the error argument of a grpc-js callback or `destroy`. */
-export function toServiceError(err: unknown, log: Logger): ServiceError {
-  const { code, details } = toStatus(err, log);
+/** `toStatus` shaped as the error argument of a grpc-js callback or `destroy`. Pure, like `toStatus`. */
+export function toServiceError(err: unknown): ServiceError {
+  const { code, details } = toStatus(err);
   return Object.assign(new Error(details), { code, details, metadata: new Metadata() });
 }

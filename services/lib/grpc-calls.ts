@@ -1,5 +1,5 @@
 import type { handleUnaryCall, Metadata, ServerUnaryCall, ServiceDefinition } from "@grpc/grpc-js";
-import { AppError, toServiceError } from "./errors.js";
+import { AppError, logFailure, toServiceError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { findClientMsgId, findNul, findOutOfRange, requestTypeOf } from "./request-fields.js";
 
@@ -91,7 +91,10 @@ export function unary<Req, Res>(
     const result = isMalformed(request) ? Promise.reject(malformedError(request)) : fn(call.request, call);
     result.then(
       (response) => callback(null, response),
-      (err: unknown) => callback(toServiceError(err, methodLog)),
+      (err: unknown) => {
+        logFailure(methodLog, err);
+        callback(toServiceError(err));
+      },
     );
   };
 }

@@ -1,7 +1,7 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { ExternalScalerServer, IsActiveResponse, ScaledObjectRef } from "../../gen/externalscaler/externalscaler.js";
 import { ONLINE_USERS_METRIC } from "../lib/contract.js";
-import { AppError, toServiceError } from "../lib/errors.js";
+import { AppError, logFailure, toServiceError } from "../lib/errors.js";
 import { isMalformed, malformedError, unary } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";
 import { quote } from "../lib/text.js";
@@ -63,7 +63,8 @@ export function createScalerHandler(online: OnlineUsers, log: Logger): ScalerHan
         if (isMalformed(request)) throw malformedError(request);
         usersPerReplica(call.request);
       } catch (err) {
-        call.emit("error", toServiceError(err, handlerLog));
+        logFailure(handlerLog, err);
+        call.emit("error", toServiceError(err));
         return;
       }
       const controller = new AbortController();
