@@ -4,8 +4,6 @@ import { pino } from "pino";
 import { AppError, type ErrorKind, logFailure, MAX_DETAILS_CHARS, markDependencyFailure, toServiceError, toStatus } from "./errors.js";
 import { codePoints, quote, QUOTE_CHARS } from "./text.js";
 
-const log = pino({ level: "silent" });
-
 const EXPECTED: [ErrorKind, status][] = [
   ["unauthenticated", status.UNAUTHENTICATED],
   ["not_found", status.NOT_FOUND],
