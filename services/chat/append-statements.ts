@@ -47,29 +47,12 @@ const readOwn = ({ conv, sender }: { conv: string; sender: string }) => `
   )`;
 
 /**
- * Takes the conversation's next seq, inserts the message and moves the
- * sender's read cursor, in one statement.
- * $1 conversation, $2 sender id, $3 sender name, $4 to_kind, $5 to_name, $6 body, $7 client_msg_id.
- */
-const appendStatement = (seqs: SeqSource) => {
-  const p = { conv: "$1::text", sender: "$2::bigint", n: "1" };
-  return `
-  WITH c AS (${seqs(p)}
-  ),
-  m AS (
-    INSERT INTO messages (conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id)
-    SELECT $1::text, c.last_seq, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::text FROM c
-    RETURNING id, seq, sent_at
-  ),${readOwn(p)}
-  SELECT id, seq, sent_at FROM m`;
-};
-
-/**
- * N messages of one sender in one statement, seqs last_seq-N+1 … last_seq in
- * array order, and the sender's read cursor moved to the last of them.
+ * N messages of one sender in one statement (a single send is a batch of
+ * one), seqs last_seq-N+1 … last_seq in array order, and the sender's read
+ * cursor moved to the last of them.
  * $1 conversation, $2 N, $3 sender id, $4 sender name, $5 to_kind, $6 to_name, $7 bodies, $8 client_msg_ids.
  */
-const appendManyStatement = (seqs: SeqSource) => {
+const appendStatement = (seqs: SeqSource) => {
   const p = { conv: "$1::text", sender: "$3::bigint", n: "$2::int" };
   return `
   WITH c AS (${seqs(p)}
@@ -83,15 +66,9 @@ const appendManyStatement = (seqs: SeqSource) => {
   SELECT id, seq, sent_at, client_msg_id FROM m`;
 };
 
-/** The single-message statements of each kind of conversation, by the name they are prepared under. */
+/** The append statement of each kind of conversation, by the name it is prepared under. */
 export const APPEND: Record<ConversationKindName, { name: string; text: string }> = {
   direct: { name: "parley_append_direct", text: appendStatement(upsertDirect) },
   group: { name: "parley_append_group", text: appendStatement(asMember) },
   broadcast: { name: "parley_append_broadcast", text: appendStatement(existing) },
-};
-/** The batch (group commit) statements of each kind of conversation. */
-export const APPEND_MANY: Record<ConversationKindName, { name: string; text: string }> = {
-  direct: { name: "parley_append_many_direct", text: appendManyStatement(upsertDirect) },
-  group: { name: "parley_append_many_group", text: appendManyStatement(asMember) },
-  broadcast: { name: "parley_append_many_broadcast", text: appendManyStatement(existing) },
 };

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { Db, PreparedQuery } from "../db/client.js";
 import { messages, type ConversationKindName } from "../db/schema.js";
 import { AppError, isDataException, isUniqueViolation } from "../lib/errors.js";
-import { APPEND, APPEND_MANY } from "./append-statements.js";
+import { APPEND } from "./append-statements.js";
 
 /** A stored message, as the domain sees it. */
 export interface MessageRecord {
@@ -45,22 +45,9 @@ export class MessageStore {
    * AppError `invalid_argument` for text Postgres cannot store.
    */
   async append(message: NewMessage, memberOfGroup?: string): Promise<{ record: MessageRecord; duplicate: boolean } | undefined> {
-    const statement = APPEND[memberOfGroup !== undefined ? "group" : message.toKind];
     try {
-      const [row] = await this.prepared<{ id: string | number; seq: string | number; sent_at: string | Date }>(statement.name, statement.text, [
-        message.conversationId,
-        message.senderId,
-        message.sender,
-        message.toKind,
-        message.toName,
-        message.body,
-        message.clientMsgId,
-      ]);
-      if (row === undefined) return undefined;
-      return {
-        record: { ...message, id: Number(row.id), seq: Number(row.seq), sentAt: new Date(row.sent_at) },
-        duplicate: false,
-      };
+      const [record] = (await this.appendMany([message], memberOfGroup)) ?? [];
+      return record && { record, duplicate: false };
     } catch (err) {
       if (isDataException(err)) throw unstorable(message, err);
       if (!isUniqueViolation(err)) throw err;
@@ -81,21 +68,17 @@ export class MessageStore {
    */
   async appendMany(messages: NewMessage[], memberOfGroup?: string): Promise<MessageRecord[] | undefined> {
     const [first] = messages;
-    const statement = APPEND_MANY[memberOfGroup !== undefined ? "group" : first.toKind];
-    const rows = await this.prepared<{ id: string | number; seq: string | number; sent_at: string | Date; client_msg_id: string }>(
-      statement.name,
-      statement.text,
-      [
-        first.conversationId,
-        messages.length,
-        first.senderId,
-        first.sender,
-        first.toKind,
-        first.toName,
-        messages.map((m) => m.body),
-        messages.map((m) => m.clientMsgId),
-      ],
-    );
+    const statement = APPEND[memberOfGroup !== undefined ? "group" : first.toKind];
+    const rows = await this.prepared<{ id: string | number; seq: string | number; sent_at: string | Date }>(statement.name, statement.text, [
+      first.conversationId,
+      messages.length,
+      first.senderId,
+      first.sender,
+      first.toKind,
+      first.toName,
+      messages.map((m) => m.body),
+      messages.map((m) => m.clientMsgId),
+    ]);
     if (rows.length === 0) return undefined;
     const bySeq = [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
     return messages.map((message, i) => ({
