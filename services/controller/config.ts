@@ -4,7 +4,7 @@ import { LOG_LEVELS, type LogLevel } from "../lib/config.js";
 import { type Env, EnvError, EnvReader } from "../lib/env.js";
 
 /** Where a pod finds its own namespace; absent outside a cluster. */
-export const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /** Everything the bundled controller reads from its environment, validated. */
 export interface ControllerConfig {

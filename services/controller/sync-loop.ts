@@ -10,10 +10,10 @@ import { DeploymentScale } from "./deployment-scale.js";
 import { ScalerClient, type ScalerReading } from "./scaler-client.js";
 
 /** The Events' reportingController. */
-export const REPORTING_CONTROLLER = "parley/controller";
+const REPORTING_CONTROLLER = "parley/controller";
 
 /** What the loop reads the metric from: the scaler in production. */
-export interface MetricSource {
+interface MetricSource {
   read(signal?: AbortSignal): Promise<ScalerReading>;
 }
 
@@ -21,7 +21,7 @@ export interface MetricSource {
  * What the loop sizes: its replicas are read and patched, and each change is
  * recorded. In production, a Deployment's scale subresource (DeploymentScale).
  */
-export interface ScaleTarget {
+interface ScaleTarget {
   /** The replicas the target has now. */
   current(): Promise<number>;
   /** Asks for `replicas`; resolves to what was stored. */
@@ -48,7 +48,7 @@ export interface ControllerDeps {
 const processClock: Clock = { ...systemClock, setTimeout: (callback, ms) => setTimeout(callback, ms) };
 
 /** Each call's deadline: the sync interval, kept between 1 and 10 s, so a tick never piles onto the next. */
-export function callDeadlineMs(config: ControllerConfig): number {
+function callDeadlineMs(config: ControllerConfig): number {
   return Math.min(10_000, Math.max(1_000, config.syncIntervalSeconds * 1000));
 }
 
@@ -94,12 +94,12 @@ function loadKubeConfig(): KubeConfig {
  * window's desires, and what was last logged (a repeated decision is logged at
  * debug, so a steady cluster does not fill the logs).
  */
-export function createTick(
+function createTick(
   config: ControllerConfig,
   metric: MetricSource,
   scale: ScaleTarget,
   log: Logger,
-  { clock = systemClock, signal }: { clock?: Clock; signal?: AbortSignal } = {},
+  { clock, signal }: { clock: Clock; signal?: AbortSignal },
 ) {
   let history: Recommendation[] | undefined;
   let lastLogged = "";
