@@ -1,14 +1,15 @@
 // The bundled controller end to end: the real scaler in a real Parley server
 // reports who is online, and the controller sizes a Deployment served by a
-// local stand-in of the apps/v1 scale API (test/helpers/scale-api.ts),
-// reached through a kubeconfig file. Timings use a 1 s tick.
-import { setTimeout as sleep } from "node:timers/promises";
+// local HTTP server that speaks the apps/v1 scale API (test/helpers/scale-api.ts),
+// reached through a kubeconfig file. Only the controller's clock is fake: a
+// test runs it one 1 s tick at a time and looks at what the API server got,
+// so the stabilisation window is checked to the tick, and nothing sleeps.
 import anyTest, { type TestFn } from "ava";
 import { freePort } from "../scripts/local-services.js";
 import { eventually } from "./helpers/clients.js";
 import { DEPLOYMENT, goOnline, kedaClient, NAMESPACE, spawnController, startController, startParleyOn } from "./helpers/controller.js";
 import { freshDatabase, scratchDir } from "./helpers/infra.js";
-import { ScaleApi } from "./helpers/scale-api.js";
+import { LocalScaleApiServer } from "./helpers/scale-api.js";
 import { startServer, type InProcessServer } from "./helpers/servers.js";
 
 const test = anyTest as TestFn<{ server: InProcessServer; keda: ReturnType<typeof kedaClient>; databaseUrl: string }>;
@@ -23,14 +24,14 @@ test.after.always(async (t) => {
   await t.context.server?.shutdown();
 });
 
-/** A scale API stand-in holding `replicas`, stopped when the test ends. */
-async function scaleApi(t: { teardown(fn: () => unknown): void }, replicas: number): Promise<ScaleApi> {
-  const api = await ScaleApi.start({ namespace: NAMESPACE, name: DEPLOYMENT, replicas, dir: scratchDir("kube") });
+/** A local scale API server holding `replicas`, stopped when the test ends. */
+async function scaleApi(t: { teardown(fn: () => unknown): void }, replicas: number): Promise<LocalScaleApiServer> {
+  const api = await LocalScaleApiServer.start({ namespace: NAMESPACE, name: DEPLOYMENT, replicas, dir: scratchDir("kube") });
   t.teardown(() => api.stop());
   return api;
 }
 
-const replicasOf = (api: ScaleApi) => api.patches().map((p) => p.body?.spec?.replicas as number);
+const replicasOf = (api: LocalScaleApiServer) => api.patches().map((p) => p.body?.spec?.replicas as number);
 const SCALE_PATH = `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/${DEPLOYMENT}/scale`;
 
 test.serial("7 users: one merge patch to ceil(7/3) = 3 with its Event, what KEDA would compute, and no writes while nothing changes", async (t) => {
@@ -42,12 +43,9 @@ test.serial("7 users: one merge patch to ceil(7/3) = 3 with its Event, what KEDA
   const controller = startController(api, { SCALER_ADDRESS: server.address });
   t.teardown(() => controller.stop());
 
-  await eventually(
-    async () => api.events().length,
-    (n) => n === 1,
-  );
+  await controller.idle(); // the first tick runs at start
   t.deepEqual(
-    api.requests.slice(0, 3).map((r) => `${r.method} ${r.path}`),
+    api.requests.map((r) => `${r.method} ${r.path}`),
     [`GET ${SCALE_PATH}`, `PATCH ${SCALE_PATH}`, `POST /apis/events.k8s.io/v1/namespaces/${NAMESPACE}/events`],
   );
   const [patch] = api.patches();
@@ -74,17 +72,20 @@ test.serial("7 users: one merge patch to ceil(7/3) = 3 with its Event, what KEDA
   t.like(metrics.metricValues[0], { metricValue: 7, metricValueFloat: 7 });
   t.is(Math.ceil(metrics.metricValues[0].metricValue / spec.metricSpecs[0].targetSize), api.replicas);
 
-  // Steady state: it keeps reading, and writes nothing.
-  const gets = api.gets().length;
-  await sleep(4_500);
-  t.true(api.gets().length >= gets + 3, "the controller kept reading the scale");
+  // Steady state: each tick reads the scale, and writes nothing.
+  await controller.tick(3);
+  t.is(api.gets().length, 4, "one read per tick");
   t.deepEqual(replicasOf(api), [3]);
   t.is(api.events().length, 1);
-  t.true(controller.logs.some((l) => l.msg === "decision: no write" && l.reason === "7 users / 3 per replica → 3; no change"));
+  const steady = controller.logs.filter((l) => l.msg === "decision: no write");
+  t.deepEqual(
+    steady.map((l) => l.reason),
+    Array(3).fill("7 users / 3 per replica → 3; no change"),
+  );
   t.true(controller.running);
 });
 
-test.serial("when users leave it holds through the stabilisation window, then scales down once", async (t) => {
+test.serial("when users leave it holds through the stabilisation window, then scales down once, to the tick", async (t) => {
   const { server, keda } = t.context;
   await keda.waitForUsers(0);
   const staying = await goOnline(server.address, 3);
@@ -97,45 +98,26 @@ test.serial("when users leave it holds through the stabilisation window, then sc
   const api = await scaleApi(t, 1);
   const controller = startController(api, { SCALER_ADDRESS: server.address, SCALE_DOWN_STABILIZATION_SECONDS: "4" });
   t.teardown(() => controller.stop());
-  await eventually(
-    async () => api.replicas,
-    (r) => r === 3,
-  );
-  await sleep(1_500);
+  await controller.idle();
+  t.deepEqual(replicasOf(api), [3]);
+  await controller.tick(); // the last tick that sees 7 users: the window runs from it
 
-  const leftAt = Date.now();
   leaving.close();
   await keda.waitForUsers(3);
-  const droppedAt = Date.now();
-  await eventually(
-    async () => api.replicas,
-    (r) => r === 1,
-    15_000,
-  );
-
-  t.deepEqual(replicasOf(api), [3, 1], "one patch up, one patch down, nothing in between");
-  const down = api.patches()[1];
-  // The last tick that saw 7 users was at most one tick before they left; the window runs from it.
-  const window = 4_000;
-  const tick = 1_000;
-  const slack = 300;
-  t.true(down.at - leftAt >= window - tick - slack, `scaled down ${down.at - leftAt} ms after the users left`);
-  t.true(down.at - droppedAt <= window + 2 * tick + 1_000, `scaled down ${down.at - droppedAt} ms after the drop`);
-  const waiting = api.requests.filter((r) => r.at > leftAt && r.at < down.at);
-  t.true(waiting.filter((r) => r.method === "GET").length >= 2, "it kept reading while it held");
+  const before = api.requests.length;
+  await controller.tick(3); // 1, 2 and 3 s after it: inside the 4 s window
   t.deepEqual(
-    waiting.filter((r) => r.method !== "GET"),
-    [],
-    "and wrote nothing while it held",
+    api.requests.slice(before).map((r) => r.method),
+    ["GET", "GET", "GET"],
+    "it kept reading while it held, and wrote nothing",
   );
   const holds = controller.logs.filter((l) => l.action === "hold");
-  t.true(holds.length >= 2);
+  t.is(holds.length, 3);
   t.is(holds[0].reason, "3 users / 3 per replica → 1; holding at 3: highest desired in the last 4s");
 
-  await eventually(
-    async () => api.events().length,
-    (n) => n === 2,
-  );
+  await controller.tick(); // 4 s after it: the 7 users' desire has left the window
+  t.deepEqual(replicasOf(api), [3, 1], "one patch up, one patch down, nothing in between");
+  t.is(api.events().length, 2);
   t.like(api.events()[1].body, { reason: "ScaledDown", note: "3 → 1: 3 users / 3 per replica → 1" });
 });
 
@@ -149,14 +131,12 @@ test.serial("with 1 user per replica and the default MAX_REPLICAS, 12 users clam
   const controller = startController(api, { SCALER_ADDRESS: server.address, USERS_PER_REPLICA: "1" });
   t.teardown(() => controller.stop());
 
-  await eventually(
-    async () => api.events().length,
-    (n) => n === 1,
-  );
+  await controller.idle();
   t.deepEqual(replicasOf(api), [10]);
+  t.is(api.events().length, 1);
   t.like(api.events()[0].body, { reason: "ScaledUp", note: "1 → 10: 12 users / 1 per replica → 12, clamped to max 10" });
   t.like((await keda.spec(1)).metricSpecs[0], { targetSize: 1, targetSizeFloat: 1 });
-  await sleep(2_500);
+  await controller.tick(2);
   t.deepEqual(replicasOf(api), [10]);
   t.is(api.events().length, 1);
 });
@@ -171,18 +151,18 @@ test.serial("DRY_RUN logs what it would do and writes nothing", async (t) => {
   const controller = startController(api, { SCALER_ADDRESS: server.address, DRY_RUN: "true" });
   t.teardown(() => controller.stop());
 
-  await eventually(
-    async () => api.gets().length,
-    (n) => n >= 4,
-  );
+  await controller.idle();
+  await controller.tick(3);
+  t.is(api.gets().length, 4);
   t.deepEqual(api.patches(), []);
   t.deepEqual(api.events(), []);
   t.is(api.replicas, 1);
   const wouldDo = controller.logged("dry run: would scale 1 → 3");
-  t.true(wouldDo.length >= 3, "every tick still decides");
+  t.is(wouldDo.length, 4, "every tick still decides");
   t.like(wouldDo[0], { level: 30, dryRun: true, replicas: 3, reason: "7 users / 3 per replica → 3" });
-  t.true(
-    wouldDo.slice(1).every((l) => l.level === 20),
+  t.deepEqual(
+    wouldDo.slice(1).map((l) => l.level),
+    [20, 20, 20],
     "a repeated decision is logged at debug",
   );
 });
@@ -196,14 +176,12 @@ test.serial("an API server that fails or goes away is waited out, and the contro
   const api = await scaleApi(t, 1);
   const controller = startController(api, { SCALER_ADDRESS: server.address });
   t.teardown(() => controller.stop());
-  await eventually(
-    async () => api.replicas,
-    (r) => r === 3,
-  );
+  await controller.idle();
+  t.is(api.replicas, 3);
 
   api.failWith = 503;
-  await sleep(2_500);
-  t.true(api.requests.filter((r) => r.status === 503).length >= 2);
+  await controller.tick(2);
+  t.is(api.requests.filter((r) => r.status === 503).length, 2, "one refused read per tick, and nothing more");
   api.failWith = undefined;
 
   await api.stop();
@@ -211,21 +189,15 @@ test.serial("an API server that fails or goes away is waited out, and the contro
   t.teardown(() => more.close());
   await keda.waitForUsers(10);
   const errorsBefore = controller.logged("could not read the scale").length;
-  await sleep(2_500);
-  t.true(controller.logged("could not read the scale").length >= errorsBefore + 2, "each tick during the outage is logged");
+  await controller.tick(2);
+  t.is(controller.logged("could not read the scale").length, errorsBefore + 2, "each tick during the outage is logged");
   t.true(controller.running, "the controller did not crash");
 
   await api.listen();
-  await eventually(
-    async () => api.replicas,
-    (r) => r === 4,
-  );
-  t.deepEqual(replicasOf(api), [3, 4], "no scale-down at any point; the pending scale-up lands after the outage");
-  await eventually(
-    async () => api.events().length,
-    (n) => n === 2,
-  );
-  t.true(controller.logged("API server reachable again").length >= 1);
+  await controller.tick();
+  t.deepEqual(replicasOf(api), [3, 4], "no scale-down at any point; the pending scale-up lands on the first tick after the outage");
+  t.is(api.events().length, 2);
+  t.is(controller.logged("API server reachable again").length, 1);
 });
 
 test.serial("a scaler on a closed port is waited out without touching the Deployment; once it answers, the window still applies", async (t) => {
@@ -233,25 +205,25 @@ test.serial("a scaler on a closed port is waited out without touching the Deploy
   const api = await scaleApi(t, 5);
   const controller = startController(api, { SCALER_ADDRESS: `127.0.0.1:${port}`, SCALE_DOWN_STABILIZATION_SECONDS: "2" });
   t.teardown(() => controller.stop());
-  await sleep(3_500);
+  await controller.idle();
+  await controller.tick(2);
   t.deepEqual(api.requests, [], "no read of the scale and no write while the metric is unknown");
-  t.true(controller.logged("metric unavailable; keeping the current replicas").length >= 2);
+  t.is(controller.logged("metric unavailable; keeping the current replicas").length, 3);
   t.true(controller.running);
 
   const scaler = await startParleyOn(port, t.context.databaseUrl);
   t.teardown(() => scaler.shutdown());
-  await eventually(
-    async () => api.replicas,
-    (r) => r === 1,
-    15_000,
-  );
-  const firstRead = api.gets()[0];
+  // The scaler client reconnects on real time; each tick until then fails like the ones before.
+  await controller.tickUntil(() => controller.logged("metric readable again").length > 0, { pauseMs: 200, maxTicks: 50 });
+  t.is(controller.logged("metric readable again").length, 1);
+  t.is(api.gets().length, 1, "the first readable tick read the scale: 5 replicas, 0 users");
+  await controller.tick();
+  t.deepEqual(api.patches(), [], "a fresh controller holds a window (2 s) before its first scale-down");
+  await controller.tick();
   t.deepEqual(replicasOf(api), [1]);
-  t.true(api.patches()[0].at - firstRead.at >= 2_000 - 300, "a fresh controller waits a window before its first scale-down");
-  t.true(controller.logged("metric readable again").length === 1);
 });
 
-test.serial("a scaler that restarts mid-run never causes a scale-down", async (t) => {
+test.serial("a scaler that is down longer than the window, then restarts, never causes a scale-down", async (t) => {
   const port = await freePort();
   let scaler = await startParleyOn(port, t.context.databaseUrl);
   t.teardown(() => scaler.shutdown());
@@ -264,24 +236,19 @@ test.serial("a scaler that restarts mid-run never causes a scale-down", async (t
   const api = await scaleApi(t, 1);
   const controller = startController(api, { SCALER_ADDRESS: address, SCALE_DOWN_STABILIZATION_SECONDS: "10" });
   t.teardown(() => controller.stop());
-  await eventually(
-    async () => api.replicas,
-    (r) => r === 3,
-  );
+  await controller.idle();
+  t.deepEqual(replicasOf(api), [3]);
 
   await scaler.shutdown();
   const warnings = controller.logged("metric unavailable").length;
-  await sleep(3_000);
-  t.true(controller.logged("metric unavailable").length >= warnings + 2);
+  await controller.tick(12); // 12 s without a metric: the 7 users' desire has left the 10 s window
+  t.is(controller.logged("metric unavailable").length, warnings + 12);
   t.deepEqual(replicasOf(api), [3], "no write while the scaler is down");
 
   scaler = await startParleyOn(port, t.context.databaseUrl);
   await keda.waitForUsers(7); // the clients reconnect by themselves
-  await eventually(
-    async () => controller.logged("metric readable again").length,
-    (n) => n >= 1,
-  );
-  await sleep(2_000);
+  await controller.tickUntil(() => controller.logged("metric readable again").length > 0, { pauseMs: 200, maxTicks: 50 });
+  await controller.tick(2);
   t.deepEqual(replicasOf(api), [3]);
   t.true(controller.running);
 });
@@ -305,7 +272,7 @@ test.serial("`npm run controller` scales through KUBECONFIG and exits cleanly on
     async () => api.events().length,
     (n) => n === 1,
     20_000,
-  );
+  ); // real time: this process's clock is its own
   t.deepEqual(replicasOf(api), [2]);
   controller.kill("SIGTERM");
   const exit = await controller.exited;

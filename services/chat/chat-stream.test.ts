@@ -1,7 +1,10 @@
+// One stream against a fake transport, on a fake clock: backpressure, the
+// slow-consumer limit, the replay hand-over, and the sequencer's gap wait,
+// which a test passes by moving the clock (`fake.tickAsync`), never sleeping.
 import test from "ava";
 import { pino } from "pino";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ServerFrame } from "../../gen/parley/chat/v1/chat.js";
+import { fakeClock } from "../../test/helpers/fake-clock.js";
 import type { ErrorKind } from "../lib/errors.js";
 import { ChatStream, type FrameSink } from "./chat-stream.js";
 import type { MessageRecord } from "./message-store.js";
@@ -46,8 +49,12 @@ class FakeSink implements FrameSink {
 
 const frame = (text: string) => Buffer.from(text);
 
+/** The sequencer's default gap wait, in ms: a gap is loaded once this has passed. */
+const GAP_WAIT_MS = 100;
+
 function setup(options: { capacity?: number; queueLimit?: number; loadRange?: () => Promise<MessageRecord[]> } = {}) {
   const sink = new FakeSink(options.capacity);
+  const { fake, clock } = fakeClock();
   const stream = new ChatStream({
     user: { id: 7, username: "alice" },
     sessionId: 1,
@@ -55,8 +62,9 @@ function setup(options: { capacity?: number; queueLimit?: number; loadRange?: ()
     queueLimit: options.queueLimit ?? 100,
     loadRange: options.loadRange ?? (async () => []),
     log: pino({ level: "silent" }),
+    clock,
   });
-  return { sink, stream };
+  return { sink, stream, fake };
 }
 
 test("writes frames in order while the transport accepts them", (t) => {
@@ -77,10 +85,12 @@ test("stops writing when write() returns false and resumes on drain", (t) => {
 });
 
 test("replay() waits for drain while the transport is full", async (t) => {
-  const { sink, stream } = setup({ capacity: 1 });
+  const { sink, stream, fake } = setup({ capacity: 1 });
   let done = false;
-  const replaying = stream.replay("c", 1, frame("r1")).then(() => (done = true));
-  await sleep(5);
+  const replaying = stream.replay("c", 1, frame("r1")).then(() => {
+    done = true;
+  });
+  await fake.tickAsync(0); // lets the replay run as far as it can
   t.false(done);
   t.deepEqual(sink.written, ["r1"]);
   sink.drain();
@@ -159,11 +169,12 @@ test("a live gap is filled from loadRange as message frames", async (t) => {
     clientMsgId: `m${seq}`,
     sentAt: new Date(0),
   });
-  const { sink, stream } = setup({ loadRange: async () => [record(2)] });
+  const { sink, stream, fake } = setup({ loadRange: async () => [record(2)] });
   stream.caughtUp(new Map([["c", 1]]), frame("caught_up"));
   stream.offerMessage("c", 3, frame("live3"));
-  t.deepEqual(sink.written, ["caught_up"]);
-  await sleep(250); // the sequencer's default wait is 100 ms
+  await fake.tickAsync(GAP_WAIT_MS - 1);
+  t.deepEqual(sink.written, ["caught_up"], "the gap is waited for first");
+  await fake.tickAsync(1);
   t.is(sink.written.length, 3);
   const filled = ServerFrame.decode(sink.frames[1]);
   t.is(filled.message?.seq, 2);
@@ -172,20 +183,33 @@ test("a live gap is filled from loadRange as message frames", async (t) => {
 });
 
 test("a failing loadRange ends the stream with unavailable", async (t) => {
-  const { sink, stream } = setup({
+  const { sink, stream, fake } = setup({
     loadRange: async () => {
       throw new Error("db down");
     },
   });
   stream.caughtUp(new Map([["c", 1]]), frame("caught_up"));
   stream.offerMessage("c", 5, frame("live5"));
-  await sleep(250);
+  await fake.tickAsync(GAP_WAIT_MS - 1);
+  t.false(stream.isEnded);
+  await fake.tickAsync(1);
   t.true(stream.isEnded);
   t.deepEqual(
     sink.ends.map(([kind]) => kind),
     ["unavailable"],
   );
   t.deepEqual(sink.written, ["caught_up"]);
+});
+
+test("follow() and unfollow() are stamped with the stream's clock", async (t) => {
+  const { stream, fake } = setup();
+  t.is(stream.membershipChangedAt("g"), 0, "never changed");
+  stream.follow("g", 3);
+  t.is(stream.membershipChangedAt("g"), fake.now);
+  await fake.tickAsync(1_500);
+  stream.unfollow("g");
+  t.is(stream.membershipChangedAt("g"), fake.now);
+  t.false(stream.conversations.has("g"));
 });
 
 test("end() is idempotent and calls each onEnd listener once", (t) => {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { type Clock, systemClock } from "../lib/clock.js";
 import type { ErrorKind } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import { messageFrame } from "./frames.js";
@@ -36,6 +37,8 @@ export interface ChatStreamOptions {
   /** Loads messages a live stream missed, for the sequencer's gaps. */
   loadRange: (conversationId: string, afterSeq: number, beforeSeq: number) => Promise<MessageRecord[]>;
   log: Logger;
+  /** Times the sequencer's gap wait and stamps membership changes. Default the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -63,12 +66,14 @@ export class ChatStream {
   /** Conversations being loaded from Postgres by `catchUp`. */
   private readonly catchingUp = new Set<string>();
   private readonly membershipChanges = new Map<string, number>();
+  private readonly clock: Clock;
 
   constructor(options: ChatStreamOptions) {
     this.user = options.user;
     this.sessionId = options.sessionId;
     this.sink = options.sink;
     this.queueLimit = options.queueLimit;
+    this.clock = options.clock ?? systemClock;
     this.log = options.log.child({ streamId: this.id, userId: options.user.id, username: options.user.username });
     this.sink.onClose(() => this.finish());
     this.loadMissed = async (conversationId, afterSeq, beforeSeq) =>
@@ -81,6 +86,7 @@ export class ChatStream {
       (item) => this.push(item.frame),
       this.loadMissed,
       (err) => this.cannotLoad(err),
+      { clock: this.clock },
     );
   }
 
@@ -164,13 +170,13 @@ export class ChatStream {
 
   /** Follows a group joined while the stream is open, from `seq` on. */
   follow(conversationId: string, seq: number): void {
-    this.membershipChanges.set(conversationId, Date.now());
+    this.membershipChanges.set(conversationId, this.clock.now());
     this.conversations.add(conversationId);
     this.sequencer.advance(conversationId, seq);
   }
 
   unfollow(conversationId: string): void {
-    this.membershipChanges.set(conversationId, Date.now());
+    this.membershipChanges.set(conversationId, this.clock.now());
     this.conversations.delete(conversationId);
     this.sequencer.forget(conversationId);
   }

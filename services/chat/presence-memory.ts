@@ -1,20 +1,13 @@
+import { type Clock, systemClock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
-import {
-  DEFAULT_OFFLINE_GRACE_MS,
-  notifyListeners,
-  systemClock,
-  type Presence,
-  type PresenceClock,
-  type PresenceListener,
-  type PresenceUser,
-} from "./presence.js";
+import { DEFAULT_OFFLINE_GRACE_MS, notifyListeners, type Presence, type PresenceListener, type PresenceUser } from "./presence.js";
 
 export interface MemoryPresenceOptions {
   log: Logger;
   /** A user whose last stream closed is announced offline this many ms later, unless they are back. Default 5000. */
   graceMs?: number;
   /** Default: the system clock. */
-  clock?: PresenceClock;
+  clock?: Clock;
 }
 
 /**
@@ -30,7 +23,7 @@ export class MemoryPresence implements Presence {
   private readonly leaving = new Map<string, number>();
   private readonly listeners: PresenceListener[] = [];
   private readonly graceMs: number;
-  private readonly clock: PresenceClock;
+  private readonly clock: Clock;
   private readonly log: Logger;
   private timer: { handle: unknown; at: number } | undefined;
   private reconciling: Promise<void> = Promise.resolve();

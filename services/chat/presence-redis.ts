@@ -1,16 +1,9 @@
 import type { Redis } from "ioredis";
 import { presenceAnnouncedKey, presenceLeavingKey, presencePodKey, presencePodPrefix, presencePodsKey, presenceUsersKey } from "../lib/keys.js";
+import { type Clock, systemClock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { loadScript, type RedisScript } from "../lib/redis.js";
-import {
-  DEFAULT_OFFLINE_GRACE_MS,
-  notifyListeners,
-  systemClock,
-  type Presence,
-  type PresenceClock,
-  type PresenceListener,
-  type PresenceUser,
-} from "./presence.js";
+import { DEFAULT_OFFLINE_GRACE_MS, notifyListeners, type Presence, type PresenceListener, type PresenceUser } from "./presence.js";
 
 const script = (name: string, keys: number, redis: Redis) => loadScript(redis, new URL(`./lua/${name}.lua`, import.meta.url), keys);
 const member = (user: PresenceUser) => `${user.id}:${user.username}`;
@@ -31,7 +24,7 @@ export interface RedisPresenceOptions {
   /** A user whose last stream closed normally is announced offline this many ms later, unless back. Default 5000. */
   graceMs?: number;
   /** Default: the system clock. */
-  clock?: PresenceClock;
+  clock?: Clock;
   log: Logger;
 }
 
@@ -62,7 +55,7 @@ export class RedisPresence implements Presence {
   private readonly ttlMs: number;
   private readonly heartbeatMs: number;
   private readonly graceMs: number;
-  private readonly clock: PresenceClock;
+  private readonly clock: Clock;
   private readonly log: Logger;
   private timer: { handle: unknown; at: number } | undefined;
   /** The runs of `tick`, one after another; `queued` is the one not started yet, which later requests join. */

@@ -9,18 +9,10 @@ import { Redis } from "ioredis";
 import { pino } from "pino";
 import { freshRedis } from "../../test/helpers/infra.js";
 import type { LocalRedis } from "../../scripts/local-services.js";
-import type { Presence, PresenceClock, PresenceUser } from "./presence.js";
+import { clockOf, type FakeClock } from "../../test/helpers/fake-clock.js";
+import type { Presence, PresenceUser } from "./presence.js";
 import { MemoryPresence } from "./presence-memory.js";
 import { RedisPresence } from "./presence-redis.js";
-
-type FakeClock = ReturnType<typeof FakeTimers.createClock>;
-
-/** The PresenceClock view of a fake clock. */
-const presenceClock = (clock: FakeClock): PresenceClock => ({
-  now: () => clock.now,
-  setTimeout: (callback, ms) => clock.setTimeout(callback, ms),
-  clearTimeout: (handle) => clock.clearTimeout(handle as ReturnType<FakeClock["setTimeout"]>),
-});
 
 const TTL_MS = 3_000;
 const HEARTBEAT_MS = 1_000;
@@ -112,7 +104,7 @@ test.after.always(async (t) => {
 
 function memoryWorld(): World {
   return new World(async (_name, clock) => {
-    const presence = new MemoryPresence({ graceMs: GRACE_MS, clock: presenceClock(clock), log });
+    const presence = new MemoryPresence({ graceMs: GRACE_MS, clock: clockOf(clock), log });
     return { presence, close: () => presence.close() };
   });
 }
@@ -130,7 +122,7 @@ async function redisWorld(t: ExecutionContext<Context>): Promise<World> {
       ttlMs: TTL_MS,
       heartbeatMs: HEARTBEAT_MS,
       graceMs: GRACE_MS,
-      clock: presenceClock(clock),
+      clock: clockOf(clock),
       log,
     });
     // Stops timers without leaving: a pod abandoned by a test is a killed process, whose record stays.

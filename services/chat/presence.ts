@@ -10,21 +10,6 @@ export interface PresenceUser {
  */
 export type PresenceListener = (user: PresenceUser, online: boolean) => void | Promise<void>;
 
-/** What presence waits and schedules with: the real one below, or a fake clock in tests. */
-export interface PresenceClock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** Wall-clock time and timers that do not keep the process alive. */
-export const systemClock: PresenceClock = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
 /**
  * How long a user whose last stream closed normally stays announced online, so
  * that one who only moves (a drain, a recycled connection, a quick reconnect)

@@ -1,12 +1,15 @@
+// The sequencer on a fake clock: a test moves time itself (`fake.tickAsync`),
+// so a gap's wait is exact and nothing sleeps.
 import test from "ava";
-import { setTimeout as sleep } from "node:timers/promises";
+import { fakeClock } from "../../test/helpers/fake-clock.js";
 import { Sequencer, type GapFiller, type Sequenced } from "./sequencer.js";
 
 const WAIT_MS = 20;
 const m = (seq: number, conversationId = "c"): Sequenced => ({ conversationId, seq });
 
-/** A sequencer that records what it emits, what it was asked to fill, and fill errors. */
+/** A sequencer on a fake clock that records what it emits, what it was asked to fill, and fill errors. */
 function setup(fill: GapFiller<Sequenced> = async () => []) {
+  const { fake, clock } = fakeClock();
   const emitted: string[] = [];
   const fills: [string, number, number][] = [];
   const errors: unknown[] = [];
@@ -17,9 +20,9 @@ function setup(fill: GapFiller<Sequenced> = async () => []) {
       return fill(conversationId, after, before);
     },
     (err) => errors.push(err),
-    WAIT_MS,
+    { waitMs: WAIT_MS, clock },
   );
-  return { sequencer, emitted, fills, errors };
+  return { sequencer, emitted, fills, errors, fake };
 }
 
 test("delivers items that arrive in order at once", (t) => {
@@ -30,13 +33,13 @@ test("delivers items that arrive in order at once", (t) => {
 });
 
 test("drops duplicates and seqs at or below the position, without asking for a fill", async (t) => {
-  const { sequencer, emitted, fills } = setup();
+  const { sequencer, emitted, fills, fake } = setup();
   sequencer.offer(m(1));
   sequencer.offer(m(2));
   sequencer.offer(m(2));
   sequencer.offer(m(1));
   t.deepEqual(emitted, ["c:1", "c:2"]);
-  await sleep(WAIT_MS * 3);
+  await fake.tickAsync(WAIT_MS * 3);
   t.deepEqual(fills, []);
 });
 
@@ -49,15 +52,16 @@ test("conversations have separate positions", (t) => {
 });
 
 test("holds out-of-order items and releases them in order when the gap closes", async (t) => {
-  const { sequencer, emitted, fills } = setup();
+  const { sequencer, emitted, fills, fake } = setup();
   sequencer.offer(m(1));
   sequencer.offer(m(4));
   sequencer.offer(m(3));
   t.deepEqual(emitted, ["c:1"]);
+  await fake.tickAsync(WAIT_MS - 1);
   sequencer.offer(m(2));
   t.deepEqual(emitted, ["c:1", "c:2", "c:3", "c:4"]);
-  await sleep(WAIT_MS * 3);
-  t.deepEqual(fills, [], "a closed gap is never filled");
+  await fake.tickAsync(WAIT_MS * 3);
+  t.deepEqual(fills, [], "a gap closed within the wait is never filled");
 });
 
 test("a held duplicate is delivered once", (t) => {
@@ -68,36 +72,63 @@ test("a held duplicate is delivered once", (t) => {
   t.deepEqual(emitted, ["c:1", "c:2"]);
 });
 
-test("a gap that stays open is filled by the filler after waitMs", async (t) => {
-  const { sequencer, emitted, fills } = setup(async (conversationId, after, before) =>
+test("a gap that stays open is filled by the filler once waitMs has passed, not before", async (t) => {
+  const { sequencer, emitted, fills, fake } = setup(async (conversationId, after, before) =>
     Array.from({ length: before - after - 1 }, (_, i) => m(after + 1 + i, conversationId)),
   );
   sequencer.offer(m(1));
   sequencer.offer(m(5));
-  sequencer.offer(m(6));
+  await fake.tickAsync(WAIT_MS / 2);
+  sequencer.offer(m(6)); // a later arrival does not restart the wait
+  await fake.tickAsync(WAIT_MS / 2 - 1);
+  t.deepEqual(fills, [], "still waiting 1 ms before waitMs");
   t.deepEqual(emitted, ["c:1"]);
-  await sleep(WAIT_MS * 4);
+  await fake.tickAsync(1);
   t.deepEqual(fills, [["c", 1, 5]]);
   t.deepEqual(emitted, ["c:1", "c:2", "c:3", "c:4", "c:5", "c:6"]);
 });
 
+test("a gap that opens again after a fill waits again before the next fill", async (t) => {
+  const { sequencer, emitted, fills, fake } = setup(async (conversationId, after, before) =>
+    Array.from({ length: before - after - 1 }, (_, i) => m(after + 1 + i, conversationId)),
+  );
+  sequencer.offer(m(2));
+  await fake.tickAsync(WAIT_MS);
+  t.deepEqual(emitted, ["c:1", "c:2"]);
+  sequencer.offer(m(4));
+  await fake.tickAsync(WAIT_MS - 1);
+  t.deepEqual(fills, [["c", 0, 2]]);
+  await fake.tickAsync(1);
+  t.deepEqual(fills, [
+    ["c", 0, 2],
+    ["c", 2, 4],
+  ]);
+  t.deepEqual(emitted, ["c:1", "c:2", "c:3", "c:4"]);
+});
+
 test("items offered while a fill is running are held until it ends", async (t) => {
   let finish!: (items: Sequenced[]) => void;
-  const { sequencer, emitted } = setup(() => new Promise((resolve) => (finish = resolve)));
+  const { sequencer, emitted, fills, fake } = setup(
+    () =>
+      new Promise((resolve) => {
+        finish = resolve;
+      }),
+  );
   sequencer.offer(m(3));
-  await sleep(WAIT_MS * 3);
+  await fake.tickAsync(WAIT_MS);
+  t.is(fills.length, 1);
   sequencer.offer(m(1)); // would be next, but the fill owns the gap
   sequencer.offer(m(4));
   t.deepEqual(emitted, []);
   finish([m(1), m(2)]);
-  await sleep(5);
+  await fake.tickAsync(0);
   t.deepEqual(emitted, ["c:1", "c:2", "c:3", "c:4"]);
 });
 
 test("a gap the filler cannot find is skipped rather than stalling", async (t) => {
-  const { sequencer, emitted } = setup(async () => []);
+  const { sequencer, emitted, fake } = setup(async () => []);
   sequencer.offer(m(3));
-  await sleep(WAIT_MS * 4);
+  await fake.tickAsync(WAIT_MS);
   t.deepEqual(emitted, ["c:3"]);
   t.is(sequencer.position("c"), 3);
 });
@@ -114,12 +145,12 @@ test("advance() moves the position forward, never back, and releases held items"
 });
 
 test("forget() drops the position and the held items, and cancels the fill", async (t) => {
-  const { sequencer, emitted, fills } = setup();
+  const { sequencer, emitted, fills, fake } = setup();
   sequencer.offer(m(1));
   sequencer.offer(m(3));
   sequencer.forget("c");
   t.is(sequencer.position("c"), 0);
-  await sleep(WAIT_MS * 3);
+  await fake.tickAsync(WAIT_MS * 3);
   t.deepEqual(fills, []);
   sequencer.offer(m(1)); // a new follow starts from 0, and the forgotten 3 is not released
   t.deepEqual(emitted, ["c:1", "c:1"]);
@@ -127,34 +158,39 @@ test("forget() drops the position and the held items, and cancels the fill", asy
 
 test("a filler error calls onFillError and delivers nothing", async (t) => {
   const boom = new Error("db down");
-  const { sequencer, emitted, errors } = setup(async () => {
+  const { sequencer, emitted, errors, fake } = setup(async () => {
     throw boom;
   });
   sequencer.offer(m(2));
-  await sleep(WAIT_MS * 3);
+  await fake.tickAsync(WAIT_MS);
   t.deepEqual(errors, [boom]);
   t.deepEqual(emitted, []);
 });
 
 test("dispose() stops pending fills and ignores later offers", async (t) => {
-  const { sequencer, emitted, fills } = setup();
+  const { sequencer, emitted, fills, fake } = setup();
   sequencer.offer(m(1));
   sequencer.offer(m(3));
   sequencer.dispose();
   sequencer.offer(m(2));
-  await sleep(WAIT_MS * 3);
+  await fake.tickAsync(WAIT_MS * 3);
   t.deepEqual(fills, []);
   t.deepEqual(emitted, ["c:1"]);
 });
 
 test("dispose() during a fill discards its result", async (t) => {
   let finish!: (items: Sequenced[]) => void;
-  const { sequencer, emitted, fills } = setup(() => new Promise((resolve) => (finish = resolve)));
+  const { sequencer, emitted, fills, fake } = setup(
+    () =>
+      new Promise((resolve) => {
+        finish = resolve;
+      }),
+  );
   sequencer.offer(m(2));
-  await sleep(WAIT_MS * 3);
+  await fake.tickAsync(WAIT_MS);
   t.is(fills.length, 1);
   sequencer.dispose();
   finish([m(1)]);
-  await sleep(5);
+  await fake.tickAsync(0);
   t.deepEqual(emitted, []);
 });

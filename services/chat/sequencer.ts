@@ -1,3 +1,5 @@
+import { type Clock, systemClock } from "../lib/clock.js";
+
 /** Anything with a place in a conversation's sequence. */
 export interface Sequenced {
   conversationId: string;
@@ -15,10 +17,19 @@ export type GapFiller<T extends Sequenced> = (conversationId: string, afterSeq: 
  * (when seq N is committed, every seq below N is too, so the gap is there).
  * Items at or below the position already delivered are dropped.
  */
+export interface SequencerOptions {
+  /** How long an item past a gap is held before the gap is loaded, in ms. Default 100. */
+  waitMs?: number;
+  /** What the wait is timed on. Default the system clock. */
+  clock?: Clock;
+}
+
 export class Sequencer<T extends Sequenced> {
   private readonly positions = new Map<string, number>();
   private readonly held = new Map<string, Map<number, T>>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, unknown>();
+  private readonly waitMs: number;
+  private readonly clock: Clock;
   private readonly filling = new Set<string>();
   private disposed = false;
 
@@ -26,8 +37,11 @@ export class Sequencer<T extends Sequenced> {
     private readonly emit: (item: T) => void,
     private readonly fill: GapFiller<T>,
     private readonly onFillError: (err: unknown) => void,
-    private readonly waitMs = 100,
-  ) {}
+    options: SequencerOptions = {},
+  ) {
+    this.waitMs = options.waitMs ?? 100;
+    this.clock = options.clock ?? systemClock;
+  }
 
   /** The highest seq delivered in the conversation; 0 when none. */
   position(conversationId: string): number {
@@ -44,8 +58,7 @@ export class Sequencer<T extends Sequenced> {
   forget(conversationId: string): void {
     this.positions.delete(conversationId);
     this.held.delete(conversationId);
-    clearTimeout(this.timers.get(conversationId));
-    this.timers.delete(conversationId);
+    this.cancelFill(conversationId);
   }
 
   offer(item: T): void {
@@ -69,7 +82,7 @@ export class Sequencer<T extends Sequenced> {
 
   dispose(): void {
     this.disposed = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
+    for (const timer of this.timers.values()) this.clock.clearTimeout(timer);
     this.timers.clear();
     this.held.clear();
   }
@@ -93,16 +106,23 @@ export class Sequencer<T extends Sequenced> {
     }
     if (held.size === 0) {
       this.held.delete(conversationId);
-      clearTimeout(this.timers.get(conversationId));
-      this.timers.delete(conversationId);
+      this.cancelFill(conversationId);
     } else this.scheduleFill(conversationId);
   }
 
   private scheduleFill(conversationId: string): void {
     if (this.timers.has(conversationId) || this.filling.has(conversationId)) return;
-    const timer = setTimeout(() => void this.fillGap(conversationId), this.waitMs);
-    timer.unref();
-    this.timers.set(conversationId, timer);
+    this.timers.set(
+      conversationId,
+      this.clock.setTimeout(() => void this.fillGap(conversationId), this.waitMs),
+    );
+  }
+
+  private cancelFill(conversationId: string): void {
+    const timer = this.timers.get(conversationId);
+    if (timer === undefined) return;
+    this.clock.clearTimeout(timer);
+    this.timers.delete(conversationId);
   }
 
   private async fillGap(conversationId: string): Promise<void> {

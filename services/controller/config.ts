@@ -1,11 +1,10 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+import { LOG_LEVELS, type LogLevel } from "../lib/config.js";
+import { type Env, EnvError, EnvReader } from "../lib/env.js";
 
 /** Where a pod finds its own namespace; absent outside a cluster. */
-export const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /** Everything the bundled controller reads from its environment, validated. */
 export interface ControllerConfig {
@@ -33,14 +32,10 @@ export interface ControllerConfig {
   podName: string;
 }
 
-export class ControllerConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
-    this.name = "ControllerConfigError";
-  }
+/** The controller's environment had problems; `problems` lists every one, each naming its variable. */
+export class ControllerConfigError extends EnvError {
+  override name = "ControllerConfigError";
 }
-
-type Env = Record<string, string | undefined>;
 
 /** A Kubernetes object name (DNS-1123 subdomain) and a namespace (DNS-1123 label). */
 const SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -67,58 +62,24 @@ export function readOwnNamespace(file = SERVICE_ACCOUNT_NAMESPACE_FILE): string 
  * namespace `readOwnNamespace()` found (if any).
  */
 export function loadControllerConfig(env: Env = process.env, ownNamespace?: string): ControllerConfig {
-  const problems: string[] = [];
-  const raw = (name: string) => {
-    const value = env[name]?.trim();
-    return value === "" ? undefined : value;
-  };
-  const int = (name: string, fallback: number, min: number, max: number) => {
-    const value = raw(name);
-    if (value === undefined) return fallback;
-    if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-      problems.push(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
-      return fallback;
-    }
-    return Number(value);
-  };
-  const matching = (name: string, fallback: string, pattern: RegExp, what: string) => {
-    const value = raw(name) ?? fallback;
-    if (!pattern.test(value)) problems.push(`${name} must be ${what}, got "${value}"`);
-    return value;
-  };
-
-  const scalerAddress = raw("SCALER_ADDRESS");
-  if (scalerAddress === undefined) problems.push("SCALER_ADDRESS is required: host:port of the scaler's gRPC service");
-  else if (!ADDRESS.test(scalerAddress)) problems.push(`SCALER_ADDRESS must be host:port, got "${scalerAddress}"`);
-
-  const dryRunValue = raw("DRY_RUN")?.toLowerCase();
-  let dryRun = false;
-  if (dryRunValue !== undefined) {
-    if (["true", "1", "yes"].includes(dryRunValue)) dryRun = true;
-    else if (!["false", "0", "no"].includes(dryRunValue)) problems.push(`DRY_RUN must be true or false, got "${raw("DRY_RUN")}"`);
-  }
-
-  const logLevel = raw("LOG_LEVEL") ?? "info";
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
-  }
-
+  const read = new EnvReader(env);
+  const scalerAddress = read.required("SCALER_ADDRESS", "host:port of the scaler's gRPC service");
   const config: ControllerConfig = {
-    scalerAddress: scalerAddress ?? "",
-    targetDeployment: matching("TARGET_DEPLOYMENT", "chat", SUBDOMAIN, "a Deployment name (lower-case DNS subdomain)"),
-    targetNamespace: matching("TARGET_NAMESPACE", ownNamespace ?? "default", LABEL, "a namespace name (lower-case DNS label)"),
-    minReplicas: int("MIN_REPLICAS", 1, 1, 10_000),
-    maxReplicas: int("MAX_REPLICAS", 10, 1, 10_000),
-    usersPerReplica: int("USERS_PER_REPLICA", 3, 1, 1_000_000),
-    scaleDownStabilizationSeconds: int("SCALE_DOWN_STABILIZATION_SECONDS", 60, 0, 3600),
-    syncIntervalSeconds: int("SYNC_INTERVAL_SECONDS", 5, 1, 3600),
-    dryRun,
-    logLevel: logLevel as LogLevel,
-    podName: raw("POD_NAME") ?? hostname(),
+    scalerAddress: scalerAddress === undefined ? "" : read.matching("SCALER_ADDRESS", scalerAddress, ADDRESS, "host:port"),
+    targetDeployment: read.matching("TARGET_DEPLOYMENT", "chat", SUBDOMAIN, "a Deployment name (lower-case DNS subdomain)"),
+    targetNamespace: read.matching("TARGET_NAMESPACE", ownNamespace ?? "default", LABEL, "a namespace name (lower-case DNS label)"),
+    minReplicas: read.int("MIN_REPLICAS", 1, 1, 10_000),
+    maxReplicas: read.int("MAX_REPLICAS", 10, 1, 10_000),
+    usersPerReplica: read.int("USERS_PER_REPLICA", 3, 1, 1_000_000),
+    scaleDownStabilizationSeconds: read.int("SCALE_DOWN_STABILIZATION_SECONDS", 60, 0, 3600),
+    syncIntervalSeconds: read.int("SYNC_INTERVAL_SECONDS", 5, 1, 3600),
+    dryRun: read.boolean("DRY_RUN", false),
+    logLevel: read.oneOf<LogLevel>("LOG_LEVEL", LOG_LEVELS, "info"),
+    podName: read.string("POD_NAME", hostname()),
   };
   if (config.minReplicas > config.maxReplicas) {
-    problems.push(`MIN_REPLICAS (${config.minReplicas}) must not exceed MAX_REPLICAS (${config.maxReplicas})`);
+    read.problem(`MIN_REPLICAS (${config.minReplicas}) must not exceed MAX_REPLICAS (${config.maxReplicas})`);
   }
-  if (problems.length > 0) throw new ControllerConfigError(problems);
+  read.check((problems) => new ControllerConfigError(problems));
   return config;
 }

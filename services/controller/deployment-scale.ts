@@ -13,8 +13,8 @@ import {
   type EventsV1Event,
 } from "@kubernetes/client-node";
 
-/** The Deployment being scaled. */
-export interface ScaleTarget {
+/** Which Deployment is scaled. */
+export interface DeploymentRef {
   namespace: string;
   name: string;
 }
@@ -59,7 +59,8 @@ async function bounded<T>(what: string, timeoutMs: number, work: Promise<T>): Pr
 }
 
 /**
- * The scale subresource of one Deployment, through `@kubernetes/client-node`.
+ * The scale subresource of one Deployment, through `@kubernetes/client-node`:
+ * the sync loop's ScaleTarget in production.
  * Build it from a KubeConfig (`loadFromDefault()` finds in-cluster service
  * account credentials or KUBECONFIG). Needs RBAC: get and patch on
  * apps/deployments/scale, create on events.k8s.io/events.
@@ -70,7 +71,7 @@ export class DeploymentScale {
 
   constructor(
     kubeConfig: KubeConfig,
-    readonly target: ScaleTarget,
+    readonly target: DeploymentRef,
     private readonly source: EventSource,
     private readonly timeoutMs: number,
   ) {

@@ -1,26 +1,32 @@
 // The controller's loop: every SYNC_INTERVAL_SECONDS read the metric, read
 // the scale, decide, and write only when the decision differs from what is
 // there. A failed read leaves the Deployment alone until the next tick.
-import { setTimeout as sleep } from "node:timers/promises";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { type Clock, delay, systemClock } from "../lib/clock.js";
 import type { ControllerConfig } from "./config.js";
 import { decide, startingHistory, type Recommendation, type ScaleSettings } from "./decide.js";
 import { DeploymentScale } from "./deployment-scale.js";
 import { ScalerClient, type ScalerReading } from "./scaler-client.js";
 
 /** The Events' reportingController. */
-export const REPORTING_CONTROLLER = "parley/controller";
+const REPORTING_CONTROLLER = "parley/controller";
 
 /** What the loop reads the metric from: the scaler in production. */
-export interface MetricSource {
+interface MetricSource {
   read(signal?: AbortSignal): Promise<ScalerReading>;
 }
 
-/** What the loop reads and writes replicas through: the scale subresource in production. */
-export interface ScaleApi {
+/**
+ * What the loop sizes: its replicas are read and patched, and each change is
+ * recorded. In production, a Deployment's scale subresource (DeploymentScale).
+ */
+interface ScaleTarget {
+  /** The replicas the target has now. */
   current(): Promise<number>;
+  /** Asks for `replicas`; resolves to what was stored. */
   set(replicas: number): Promise<number>;
+  /** Records why the replicas went `from` → `to` (an Event), after `set`. */
   recordScaling(from: number, to: number, note: string): Promise<void>;
 }
 
@@ -30,10 +36,19 @@ export interface ControllerDeps {
   signal: AbortSignal;
   /** Defaults to `loadFromDefault()`: in-cluster credentials, or KUBECONFIG. */
   kubeConfig?: KubeConfig;
+  /**
+   * Times the wait between ticks and dates each tick for the stabilisation
+   * window. Default the system clock, with timers that keep the process alive
+   * (waiting is the controller's whole job). Calls' deadlines stay on real time.
+   */
+  clock?: Clock;
 }
 
+/** systemClock, except that the loop's wait holds the process open. */
+const processClock: Clock = { ...systemClock, setTimeout: (callback, ms) => setTimeout(callback, ms) };
+
 /** Each call's deadline: the sync interval, kept between 1 and 10 s, so a tick never piles onto the next. */
-export function callDeadlineMs(config: ControllerConfig): number {
+function callDeadlineMs(config: ControllerConfig): number {
   return Math.min(10_000, Math.max(1_000, config.syncIntervalSeconds * 1000));
 }
 
@@ -54,13 +69,13 @@ export async function runController(config: ControllerConfig, deps: ControllerDe
   });
   const scale = new DeploymentScale(kubeConfig, target, { controller: REPORTING_CONTROLLER, instance: config.podName }, deadlineMs);
   log.info({ target, server: kubeConfig.getCurrentCluster()?.server, scaler: config.scalerAddress, dryRun: config.dryRun }, "controller started");
-  const tick = createTick(config, scaler, scale, log, deps.signal);
+  const clock = deps.clock ?? processClock;
+  const tick = createTick(config, scaler, scale, log, { clock, signal: deps.signal });
   try {
     while (!deps.signal.aborted) {
-      const started = Date.now();
+      const started = clock.now();
       await tick();
-      const wait = config.syncIntervalSeconds * 1000 - (Date.now() - started);
-      await sleep(Math.max(0, wait), undefined, { signal: deps.signal }).catch(() => undefined);
+      await delay(clock, config.syncIntervalSeconds * 1000 - (clock.now() - started), deps.signal);
     }
   } finally {
     scaler.close();
@@ -79,7 +94,13 @@ function loadKubeConfig(): KubeConfig {
  * window's desires, and what was last logged (a repeated decision is logged at
  * debug, so a steady cluster does not fill the logs).
  */
-export function createTick(config: ControllerConfig, metric: MetricSource, scale: ScaleApi, log: Logger, signal?: AbortSignal) {
+function createTick(
+  config: ControllerConfig,
+  metric: MetricSource,
+  scale: ScaleTarget,
+  log: Logger,
+  { clock, signal }: { clock: Clock; signal?: AbortSignal },
+) {
   let history: Recommendation[] | undefined;
   let lastLogged = "";
   const failures = { metric: 0, api: 0 };
@@ -107,7 +128,7 @@ export function createTick(config: ControllerConfig, metric: MetricSource, scale
     if (failures.api > 0) log.info({ after: failures.api }, "API server reachable again");
     failures.api = 0;
 
-    const now = Date.now();
+    const now = clock.now();
     const settings: ScaleSettings = {
       minReplicas: config.minReplicas,
       maxReplicas: config.maxReplicas,

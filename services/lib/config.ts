@@ -1,10 +1,12 @@
 import { hostname } from "node:os";
+import { type Env, EnvError, EnvReader } from "./env.js";
 
 /** The services one process can host. */
 export const SERVICE_NAMES = ["auth", "chat", "scaler"] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+/** pino's levels, for LOG_LEVEL here and in the controller's settings. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Everything a Parley process reads from its environment, validated. */
@@ -76,25 +78,20 @@ export function presenceBoundMs(config: Pick<Config, "presenceTtlSeconds" | "pre
   return Math.max(config.presenceTtlSeconds, config.presenceGraceSeconds) * 1000 + presenceHeartbeatMs(config);
 }
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
-    this.name = "ConfigError";
-  }
+/** A Parley process's environment had problems; `problems` lists every one, each naming its variable. */
+export class ConfigError extends EnvError {
+  override name = "ConfigError";
 }
-
-type Env = Record<string, string | undefined>;
 
 /**
  * Reads and validates the whole configuration at once, so that a bad
  * deployment reports every wrong variable in one go. Pure: pass `env` in tests.
  */
 export function loadConfig(env: Env = process.env): Config {
-  const problems: string[] = [];
-  const read = new Reader(env, problems);
+  const read = new EnvReader(env);
   const config: Config = {
     grpcPort: read.int("GRPC_PORT", 50051, 0, 65535),
-    services: read.services("SERVICES"),
+    services: read.list("SERVICES", SERVICE_NAMES, SERVICE_NAMES),
     databaseUrl: read.url("DATABASE_URL", ["postgres:", "postgresql:"]),
     dataDir: read.string("PARLEY_DATA_DIR", "./.parley"),
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"]),
@@ -111,74 +108,6 @@ export function loadConfig(env: Env = process.env): Config {
     presenceTtlSeconds: read.int("PRESENCE_TTL_SECONDS", 15, 3, 20),
     presenceGraceSeconds: read.int("PRESENCE_GRACE_SECONDS", 5, 1, 15),
   };
-  if (problems.length > 0) throw new ConfigError(problems);
+  read.check((problems) => new ConfigError(problems));
   return config;
-}
-
-class Reader {
-  constructor(
-    private readonly env: Env,
-    private readonly problems: string[],
-  ) {}
-
-  private raw(name: string): string | undefined {
-    const value = this.env[name]?.trim();
-    return value === "" ? undefined : value;
-  }
-
-  string(name: string, fallback: string): string {
-    return this.raw(name) ?? fallback;
-  }
-
-  int(name: string, fallback: number, min: number, max: number): number {
-    const value = this.raw(name);
-    if (value === undefined) return fallback;
-    const parsed = Number(value);
-    if (!/^-?\d+$/.test(value) || parsed < min || parsed > max) {
-      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
-      return fallback;
-    }
-    return parsed;
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const value = this.raw(name);
-    if (value === undefined) return fallback;
-    if (!(allowed as readonly string[]).includes(value)) {
-      this.problems.push(`${name} must be one of ${allowed.join(", ")}, got "${value}"`);
-      return fallback;
-    }
-    return value as T;
-  }
-
-  url(name: string, protocols: string[]): string | undefined {
-    const value = this.raw(name);
-    if (value === undefined) return undefined;
-    let protocol: string | undefined;
-    try {
-      protocol = new URL(value).protocol;
-    } catch {
-      protocol = undefined;
-    }
-    if (protocol === undefined || !protocols.includes(protocol)) {
-      this.problems.push(`${name} must be a ${protocols.map((p) => `${p}//`).join(" or ")} URL`);
-      return undefined;
-    }
-    return value;
-  }
-
-  services(name: string): ServiceName[] {
-    const value = this.raw(name);
-    if (value === undefined) return [...SERVICE_NAMES];
-    const names = value
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
-    const unknown = names.filter((s) => !(SERVICE_NAMES as readonly string[]).includes(s));
-    if (names.length === 0 || unknown.length > 0) {
-      this.problems.push(`${name} must be a comma list of ${SERVICE_NAMES.join(", ")}, got "${value}"`);
-      return [...SERVICE_NAMES];
-    }
-    return [...new Set(names)] as ServiceName[];
-  }
 }

@@ -1,6 +1,7 @@
 // The bundled controller as a test drives it: users online on a real Parley
 // server, a KEDA-like client of the real scaler, and the controller itself,
-// in this process (for its logs and a clean stop) or as `npm run controller`.
+// in this process (for its logs, a clean stop, and a fake clock that the test
+// moves one tick at a time) or as `npm run controller` (on real time).
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { credentials } from "@grpc/grpc-js";
@@ -14,9 +15,11 @@ import {
 import { startParley, type Parley } from "../../services/app.js";
 import { loadControllerConfig } from "../../services/controller/config.js";
 import { runController } from "../../services/controller/sync-loop.js";
+import type { Clock } from "../../services/lib/clock.js";
 import { loadConfig } from "../../services/lib/config.js";
 import { connect, eventually, newUser } from "./clients.js";
-import type { ScaleApi } from "./scale-api.js";
+import { fakeClock, type FakeClock } from "./fake-clock.js";
+import type { LocalScaleApiServer } from "./scale-api.js";
 
 export const NAMESPACE = "parley";
 export const DEPLOYMENT = "chat";
@@ -65,16 +68,67 @@ export interface InProcessController {
   logs: Array<Record<string, any>>;
   /** False once runController has returned or thrown. */
   readonly running: boolean;
+  /** The controller's clock; it moves only when the test moves it. */
+  readonly clock: FakeClock;
   /** Log lines whose message contains `text`. */
   logged(text: string): Array<Record<string, any>>;
+  /** Resolves once the tick under way (at start, the first) has finished and the loop waits for the next. */
+  idle(): Promise<void>;
+  /** Runs `n` more ticks (default 1), one sync interval of clock time apart; resolves when the last has finished. */
+  tick(n?: number): Promise<void>;
+  /**
+   * Ticks until `done()` holds after a tick, pausing `pauseMs` of real time
+   * between ticks for what happens outside the clock (a gRPC reconnect);
+   * rejects after `maxTicks`. Resolves to the number of ticks run.
+   */
+  tickUntil(done: () => boolean, options?: { maxTicks?: number; pauseMs?: number }): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** Real time a tick may take (its calls' deadlines are 1 s) before a test says the loop is stuck. */
+const TICK_TIMEOUT_MS = 15_000;
+
+/**
+ * The loop's clock as the test sees it: a fake clock whose timers the loop
+ * alone sets, so each timer set is the loop starting its wait after a tick.
+ */
+function tickClock() {
+  const { fake, clock } = fakeClock(Date.now());
+  let waits = 0;
+  const notify: (() => void)[] = [];
+  const loopClock: Clock = {
+    ...clock,
+    setTimeout(callback, ms) {
+      const handle = clock.setTimeout(callback, ms);
+      waits += 1;
+      for (const wake of notify.splice(0)) wake();
+      return handle;
+    },
+  };
+  /** Resolves once the loop has begun `n` waits; rejects if `stopped()` first, or after TICK_TIMEOUT_MS of real time. */
+  const waited = async (n: number, stopped: () => boolean) => {
+    const deadline = Date.now() + TICK_TIMEOUT_MS;
+    while (waits < n) {
+      if (stopped()) throw new Error("the controller stopped instead of waiting for its next tick");
+      if (Date.now() > deadline) throw new Error(`the controller's tick did not finish in ${TICK_TIMEOUT_MS} ms`);
+      await new Promise<void>((resolve) => {
+        const recheck = setTimeout(resolve, 50);
+        notify.push(() => {
+          clearTimeout(recheck);
+          resolve();
+        });
+      });
+    }
+  };
+  return { fake, loopClock, waited };
 }
 
 /**
  * Runs the controller in this process against `api`, found through a real
- * kubeconfig file named by KUBECONFIG; settings default to a 1 s tick.
+ * kubeconfig file named by KUBECONFIG, on a fake clock; settings default to
+ * a 1 s tick and a 3 s stabilisation window. Its first tick runs at once.
  */
-export function startController(api: ScaleApi, env: Record<string, string>): InProcessController {
+export function startController(api: LocalScaleApiServer, env: Record<string, string>): InProcessController {
   process.env.KUBECONFIG = api.kubeconfig; // read by loadFromDefault() before runController's first await
   const config = loadControllerConfig({
     TARGET_NAMESPACE: NAMESPACE,
@@ -87,16 +141,38 @@ export function startController(api: ScaleApi, env: Record<string, string>): InP
   const logs: Array<Record<string, any>> = [];
   const log = pino({ level: "debug" }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const abort = new AbortController();
+  const { fake, loopClock, waited } = tickClock();
   let running = true;
-  const done = runController(config, { log, signal: abort.signal }).finally(() => {
+  let ticks = 1;
+  const done = runController(config, { log, signal: abort.signal, clock: loopClock }).finally(() => {
     running = false;
   });
+  const idle = () => waited(ticks, () => !running);
+  const tick = async (n = 1) => {
+    for (let i = 0; i < n; i++) {
+      await idle();
+      ticks += 1;
+      fake.tick(config.syncIntervalSeconds * 1000);
+      await idle();
+    }
+  };
   return {
     logs,
     get running() {
       return running;
     },
+    clock: fake,
     logged: (text) => logs.filter((line) => String(line.msg).includes(text)),
+    idle,
+    tick,
+    async tickUntil(check, { maxTicks = 30, pauseMs = 100 } = {}) {
+      for (let n = 1; n <= maxTicks; n++) {
+        await tick();
+        if (check()) return n;
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+      throw new Error(`condition not met in ${maxTicks} ticks`);
+    },
     async stop() {
       abort.abort();
       await done;

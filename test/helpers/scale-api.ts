@@ -8,8 +8,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from "node:path";
 
 export interface RecordedRequest {
-  /** Epoch ms when the request arrived. */
-  at: number;
   method: string;
   path: string;
   contentType: string | undefined;
@@ -17,7 +15,7 @@ export interface RecordedRequest {
   status: number;
 }
 
-export interface ScaleApiOptions {
+export interface LocalScaleApiServerOptions {
   namespace: string;
   name: string;
   replicas: number;
@@ -30,7 +28,8 @@ const EVENTS_PATH = /^\/apis\/events\.k8s\.io\/v1\/namespaces\/([^/]+)\/events$/
 /** What the real API server requires of an events.k8s.io/v1 Event. */
 const EVENT_FIELDS = ["eventTime", "reportingController", "reportingInstance", "action", "reason", "note", "type"];
 
-export class ScaleApi {
+/** The local Kubernetes scale API: holds one Deployment's replicas, records every request. */
+export class LocalScaleApiServer {
   replicas: number;
   /** Answer everything with this status instead (e.g. 503), while set. */
   failWith: number | undefined;
@@ -39,7 +38,7 @@ export class ScaleApi {
   private server: Server | undefined;
 
   private constructor(
-    private readonly options: ScaleApiOptions,
+    private readonly options: LocalScaleApiServerOptions,
     public port: number,
   ) {
     this.replicas = options.replicas;
@@ -47,8 +46,8 @@ export class ScaleApi {
   }
 
   /** Listens on a free loopback port and writes the kubeconfig (no auth, plain HTTP). */
-  static async start(options: ScaleApiOptions): Promise<ScaleApi> {
-    const api = new ScaleApi(options, 0);
+  static async start(options: LocalScaleApiServerOptions): Promise<LocalScaleApiServer> {
+    const api = new LocalScaleApiServer(options, 0);
     await api.listen();
     mkdirSync(options.dir, { recursive: true });
     const kubeconfig = {
@@ -121,7 +120,7 @@ export class ScaleApi {
       body = text;
     }
     const path = new URL(req.url ?? "/", "http://stub").pathname;
-    const record: RecordedRequest = { at: Date.now(), method: req.method ?? "", path, contentType: req.headers["content-type"], body, status: 0 };
+    const record: RecordedRequest = { method: req.method ?? "", path, contentType: req.headers["content-type"], body, status: 0 };
     this.requests.push(record);
     const [status, response] = this.answer(record);
     record.status = status;
