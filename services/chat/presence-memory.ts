@@ -1,6 +1,7 @@
+import type { UserRef } from "../db/schema.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
-import { DEFAULT_OFFLINE_GRACE_MS, notifyListeners, type Presence, type PresenceListener, type PresenceUser } from "./presence.js";
+import { DEFAULT_OFFLINE_GRACE_MS, notifyListeners, type Presence, type PresenceListener } from "./presence.js";
 
 export interface MemoryPresenceOptions {
   log: Logger;
@@ -16,9 +17,9 @@ export interface MemoryPresenceOptions {
  */
 export class MemoryPresence implements Presence {
   /** The truth: each online user's open streams. */
-  private readonly streams = new Map<string, { user: PresenceUser; ids: Set<string> }>();
+  private readonly streams = new Map<string, { user: UserRef; ids: Set<string> }>();
   /** What listeners were last told: the users announced online. */
-  private readonly announced = new Map<string, PresenceUser>();
+  private readonly announced = new Map<string, UserRef>();
   /** When each user's last stream closed, while they wait out the grace. */
   private readonly leaving = new Map<string, number>();
   private readonly listeners: PresenceListener[] = [];
@@ -35,7 +36,7 @@ export class MemoryPresence implements Presence {
     this.clock = options.clock ?? systemClock;
   }
 
-  async add(user: PresenceUser, streamId: string): Promise<void> {
+  async add(user: UserRef, streamId: string): Promise<void> {
     let entry = this.streams.get(user.username);
     if (entry === undefined) {
       entry = { user, ids: new Set() };
@@ -48,7 +49,7 @@ export class MemoryPresence implements Presence {
     await notifyListeners(this.listeners, user, true, this.log);
   }
 
-  async remove(user: PresenceUser, streamId: string): Promise<void> {
+  async remove(user: UserRef, streamId: string): Promise<void> {
     const entry = this.streams.get(user.username);
     if (entry === undefined || !entry.ids.delete(streamId) || entry.ids.size > 0) return;
     this.streams.delete(user.username);
@@ -86,7 +87,7 @@ export class MemoryPresence implements Presence {
   private async reconcile(): Promise<void> {
     if (this.closed || this.listeners.length === 0) return;
     const now = this.clock.now();
-    const changes: [PresenceUser, boolean][] = [];
+    const changes: [UserRef, boolean][] = [];
     for (const [username, { user }] of this.streams) {
       if (this.announced.has(username)) continue;
       this.announced.set(username, user);

@@ -1,13 +1,14 @@
+import type { UserRef } from "../db/schema.js";
 import type { Redis } from "ioredis";
 import { presenceAnnouncedKey, presenceLeavingKey, presencePodKey, presencePodPrefix, presencePodsKey, presenceUsersKey } from "../lib/keys.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { loadScript, type RedisScript } from "../lib/redis.js";
-import { DEFAULT_OFFLINE_GRACE_MS, notifyListeners, type Presence, type PresenceListener, type PresenceUser } from "./presence.js";
+import { DEFAULT_OFFLINE_GRACE_MS, notifyListeners, type Presence, type PresenceListener } from "./presence.js";
 
 const script = (name: string, keys: number, redis: Redis) => loadScript(redis, new URL(`./lua/${name}.lua`, import.meta.url), keys);
-const member = (user: PresenceUser) => `${user.id}:${user.username}`;
-const parse = (value: string): PresenceUser => {
+const member = (user: UserRef) => `${user.id}:${user.username}`;
+const parse = (value: string): UserRef => {
   const colon = value.indexOf(":");
   return { id: Number(value.slice(0, colon)), username: value.slice(colon + 1) };
 };
@@ -90,7 +91,7 @@ export class RedisPresence implements Presence {
     this.leaveScript = script("presence-leave", 3, this.redis);
   }
 
-  async add(user: PresenceUser): Promise<void> {
+  async add(user: UserRef): Promise<void> {
     const key = member(user);
     this.local.set(key, (this.local.get(key) ?? 0) + 1);
     const claim = this.listeners.length > 0 ? "1" : "0";
@@ -101,7 +102,7 @@ export class RedisPresence implements Presence {
     if (claimed === 1) await this.announce(user, true);
   }
 
-  async remove(user: PresenceUser): Promise<void> {
+  async remove(user: UserRef): Promise<void> {
     const key = member(user);
     const left = (this.local.get(key) ?? 0) - 1;
     if (left > 0) this.local.set(key, left);
@@ -184,7 +185,7 @@ export class RedisPresence implements Presence {
     }
   }
 
-  private announce(user: PresenceUser, online: boolean): Promise<void> {
+  private announce(user: UserRef, online: boolean): Promise<void> {
     this.log.debug({ username: user.username, online }, "presence change claimed");
     return notifyListeners(this.listeners, user, online, this.log);
   }

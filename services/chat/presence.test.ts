@@ -10,7 +10,8 @@ import { pino } from "pino";
 import { freshRedis } from "../../test/helpers/infra.js";
 import type { LocalRedis } from "../../scripts/local-services.js";
 import { clockOf, type FakeClock } from "../../test/helpers/fake-clock.js";
-import type { Presence, PresenceUser } from "./presence.js";
+import type { UserRef } from "../db/schema.js";
+import type { Presence } from "./presence.js";
 import { MemoryPresence } from "./presence-memory.js";
 import { RedisPresence } from "./presence-redis.js";
 
@@ -20,8 +21,8 @@ const GRACE_MS = 2_000;
 const START = 1_700_000_000_000;
 const log = pino({ level: "silent" });
 
-const ana: PresenceUser = { id: 1, username: "ana" };
-const ben: PresenceUser = { id: 2, username: "ben" };
+const ana: UserRef = { id: 1, username: "ana" };
+const ben: UserRef = { id: 2, username: "ben" };
 
 /** What peers were told, by anyone, with the telling pod's clock time. */
 interface Told {

@@ -1,14 +1,11 @@
-export interface PresenceUser {
-  id: number;
-  username: string;
-}
+import type { UserRef } from "../db/schema.js";
 
 /**
  * Told of every change of a user's state, exactly once cluster-wide: whichever
  * pod claimed the change runs its listeners. A returned promise is awaited
  * (and its failure logged) before the call that claimed the change resolves.
  */
-export type PresenceListener = (user: PresenceUser, online: boolean) => void | Promise<void>;
+export type PresenceListener = (user: UserRef, online: boolean) => void | Promise<void>;
 
 /**
  * How long a user whose last stream closed normally stays announced online, so
@@ -28,9 +25,9 @@ export const DEFAULT_OFFLINE_GRACE_MS = 5_000;
  */
 export interface Presence {
   /** Records a stream; resolves after the listeners of any change it claimed (the user came online). */
-  add(user: PresenceUser, streamId: string): Promise<void>;
+  add(user: UserRef, streamId: string): Promise<void>;
   /** Forgets a stream; a user left with none is announced offline once the grace has passed without a new one. */
-  remove(user: PresenceUser, streamId: string): Promise<void>;
+  remove(user: UserRef, streamId: string): Promise<void>;
   /**
    * Usernames online anywhere, sorted, as peers were told: a user whose last
    * stream closed stays listed through the grace, so that this list and the
@@ -55,7 +52,7 @@ export interface Presence {
 /** Runs every listener for one claimed change and waits for them; a failure is logged, never thrown. */
 export async function notifyListeners(
   listeners: readonly PresenceListener[],
-  user: PresenceUser,
+  user: UserRef,
   online: boolean,
   log: { warn(obj: object, msg: string): void },
 ): Promise<void> {

@@ -5,6 +5,7 @@ import type { Hub } from "./hub.js";
 import type { LivePosition } from "./live-positions.js";
 import { BROADCAST_ID } from "./conversation-ids.js";
 import type { StreamCalls } from "./stream-call.js";
+import { type Clock, systemClock } from "../lib/clock.js";
 
 /** How often this pod compares its streams with Postgres. Default 1.5 s: a missed message shows within ~2 ticks. */
 const RECONCILE_INTERVAL_MS = 1_500;
@@ -17,8 +18,8 @@ export interface StreamReconcilerDeps {
   positions: (userIds: number[]) => Promise<LivePosition[]>;
   log: Logger;
   intervalMs?: number;
-  /** Epoch ms; injected for tests. */
-  now?: () => number;
+  /** Ticks and "now" (compared with ChatStream's membership stamps, which read the same clock). Default the system clock. */
+  clock?: Clock;
 }
 
 /**
@@ -43,24 +44,23 @@ export class StreamReconciler {
   /** Each conversation's last seq at the previous tick: a stream still behind it has missed something. */
   private previous = new Map<string, number>();
   private readonly intervalMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly log: Logger;
 
   constructor(private readonly deps: StreamReconcilerDeps) {
     this.intervalMs = deps.intervalMs ?? RECONCILE_INTERVAL_MS;
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? systemClock;
     this.log = deps.log.child({ component: "stream-reconciler" });
   }
 
   /** Runs a tick every interval until `signal` aborts. */
   start(signal: AbortSignal): void {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown;
     const schedule = () => {
       if (signal.aborted) return;
-      timer = setTimeout(() => void this.tick().finally(schedule), this.intervalMs);
-      timer.unref?.();
+      timer = this.clock.setTimeout(() => void this.tick().finally(schedule), this.intervalMs);
     };
-    signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
+    signal.addEventListener("abort", () => this.clock.clearTimeout(timer), { once: true });
     schedule();
   }
 
@@ -88,7 +88,7 @@ export class StreamReconciler {
       this.previous.clear();
       return;
     }
-    const startedAt = this.now();
+    const startedAt = this.clock.now();
     const rows = await this.deps.positions([...new Set(streams.map((s) => s.user.id))]);
     const byUser = new Map<number, LivePosition[]>();
     let broadcast: LivePosition | undefined;

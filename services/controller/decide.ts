@@ -33,7 +33,7 @@ export interface DecideInput {
 }
 
 /** What changes: `up` and `down` mean a write, `hold` and `none` mean none. */
-export type ScaleAction = "up" | "down" | "hold" | "none";
+type ScaleAction = "up" | "down" | "hold" | "none";
 
 export interface Decision {
   /** Replicas the Deployment should have; equal to `current` means write nothing. */

@@ -28,7 +28,7 @@ export interface EventSource {
 }
 
 /** A Kubernetes call that failed or timed out; `status` is the HTTP status when there was one. */
-export class KubernetesCallError extends Error {
+class KubernetesCallError extends Error {
   constructor(
     message: string,
     readonly status?: number,

@@ -7,9 +7,7 @@ import {
   type GetMetricsResponse,
   type ScaledObjectRef,
 } from "../../gen/externalscaler/externalscaler.js";
-
-/** The one metric Parley's scaler serves (public contract, see the design's Scaling section). */
-export const METRIC_NAME = "online_users";
+import { ONLINE_USERS_METRIC } from "../lib/contract.js";
 
 /** What one read gives: the metric and the target the scaler applies to it. */
 export interface ScalerReading {
@@ -20,7 +18,7 @@ export interface ScalerReading {
 }
 
 /** A metric read that failed: the scaler is down, slow, or said something we cannot use. */
-export class ScalerReadError extends Error {
+class ScalerReadError extends Error {
   constructor(
     message: string,
     readonly code?: status,
@@ -61,19 +59,19 @@ export class ScalerClient {
   async read(signal?: AbortSignal): Promise<ScalerReading> {
     const ref = this.options.ref;
     const spec = await this.call<GetMetricSpecResponse>("GetMetricSpec", signal, (md, opts, done) => this.client.getMetricSpec(ref, md, opts, done));
-    const metricSpec = spec.metricSpecs.find((s) => s.metricName === METRIC_NAME) ?? spec.metricSpecs[0];
+    const metricSpec = spec.metricSpecs.find((s) => s.metricName === ONLINE_USERS_METRIC) ?? spec.metricSpecs[0];
     const target = metricSpec ? pick(metricSpec.targetSizeFloat, metricSpec.targetSize) : 0;
     if (!metricSpec || !(target > 0)) {
-      throw new ScalerReadError(`GetMetricSpec gave no usable target for ${METRIC_NAME}: ${JSON.stringify(spec)}`);
+      throw new ScalerReadError(`GetMetricSpec gave no usable target for ${ONLINE_USERS_METRIC}: ${JSON.stringify(spec)}`);
     }
 
     const metrics = await this.call<GetMetricsResponse>("GetMetrics", signal, (md, opts, done) =>
-      this.client.getMetrics({ scaledObjectRef: ref, metricName: metricSpec.metricName || METRIC_NAME }, md, opts, done),
+      this.client.getMetrics({ scaledObjectRef: ref, metricName: metricSpec.metricName || ONLINE_USERS_METRIC }, md, opts, done),
     );
     const value = metrics.metricValues.find((v) => v.metricName === metricSpec.metricName) ?? metrics.metricValues[0];
     const users = value ? pick(value.metricValueFloat, value.metricValue) : Number.NaN;
     if (!Number.isFinite(users) || users < 0) {
-      throw new ScalerReadError(`GetMetrics gave no usable value for ${METRIC_NAME}: ${JSON.stringify(metrics)}`);
+      throw new ScalerReadError(`GetMetrics gave no usable value for ${ONLINE_USERS_METRIC}: ${JSON.stringify(metrics)}`);
     }
     return { users, target };
   }

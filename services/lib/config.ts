@@ -2,8 +2,8 @@ import { hostname } from "node:os";
 import { type Env, EnvError, EnvReader } from "./env.js";
 
 /** The services one process can host. */
-export const SERVICE_NAMES = ["auth", "chat", "scaler"] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
+const SERVICE_NAMES = ["auth", "chat", "scaler"] as const;
+type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** pino's levels, for LOG_LEVEL here and in the controller's settings. */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
