@@ -1,7 +1,10 @@
-// The group commit on a real (embedded) Postgres: a message the store cannot
-// keep fails alone, and the rest of its batch commits in order, with
-// consecutive seqs. The domain refuses U+0000 before it gets here; this is the
-// store's own line of defence, for any text a future check lets through.
+// The group commit on a real (embedded) Postgres: appends queued behind a
+// statement commit together, at most 100 to a statement, in the order
+// submitted; a batch that fails because of one message (text the store cannot
+// keep, a client_msg_id repeated in the batch or stored before) falls back to
+// one by one, so that message alone fails or gets its original. U+0000 is
+// refused by the domain before it gets here; this is the store's own line of
+// defence, for any text a future check lets through.
 import anyTest, { type TestFn } from "ava";
 import { pino } from "pino";
 import { scratchDir } from "../../test/helpers/infra.js";
@@ -72,3 +75,118 @@ for (const kind of ["broadcast", "direct"] as const) {
     t.deepEqual(refusedAll, [undefined, undefined, undefined]);
   });
 }
+
+/** The real store, counting the statements the batcher asks of it: a batch is one `appendMany`, a fallback one `append` per message. */
+class CountingStore extends MessageStore {
+  readonly statements: string[] = [];
+
+  override async appendMany(...args: Parameters<MessageStore["appendMany"]>) {
+    this.statements.push(`many(${args[0].length})`);
+    return super.appendMany(...args);
+  }
+
+  override async append(...args: Parameters<MessageStore["append"]>) {
+    this.statements.push("one");
+    return super.append(...args);
+  }
+}
+
+/** Ana's messages to a DM with Ben of this test's own making (a fresh pair of users), so that seqs start at 1. */
+async function freshDirect(t: { context: { database: Database } }, tag: string) {
+  const [a, b] = await t.context.database.db
+    .insert(users)
+    .values([
+      { username: `a${tag}`, passwordHash: "x" },
+      { username: `b${tag}`, passwordHash: "x" },
+    ])
+    .returning({ id: users.id });
+  return { conversationId: directId(a.id, b.id), senderId: a.id, sender: `a${tag}`, toKind: "direct" as const, toName: `b${tag}` };
+}
+
+test("appends queued while a statement is in flight commit together in one statement, in the order submitted", async (t) => {
+  const store = new CountingStore(t.context.database.db, t.context.database.prepared);
+  const batcher = new AppendBatcher(store);
+  const base = await freshDirect(t, "batch");
+  const bodies = Array.from({ length: 150 }, (_, i) => `m${i}`);
+  const results = await appendAtOnce(batcher, base, bodies, "batch");
+  t.deepEqual(
+    results.map(seqOf),
+    bodies.map((_, i) => i + 1),
+  );
+  t.true(results.every((r) => r.status === "fulfilled" && r.value?.duplicate === false));
+  // The first goes alone; the 149 that queued behind it go at most 100 to a statement.
+  t.deepEqual(store.statements, ["one", "many(100)", "many(49)"]);
+  const stored = await store.range(base.conversationId, 0, Infinity, 1_000, "oldest");
+  t.deepEqual(
+    stored.map((m) => [m.seq, m.body]),
+    bodies.map((body, i) => [i + 1, body]),
+  );
+});
+
+test("a client_msg_id repeated inside a batch: the batch falls back to one by one, the repeat gets the original, nothing is stored twice", async (t) => {
+  const store = new CountingStore(t.context.database.db, t.context.database.prepared);
+  const batcher = new AppendBatcher(store);
+  const base = await freshDirect(t, "repeat");
+  const send = (body: string, clientMsgId: string) => batcher.append({ ...base, body, clientMsgId }, undefined);
+  const results = await Promise.all([
+    send("first", "x1"),
+    send("second", "x2"),
+    send("third", "x3"),
+    send("second again", "x2"),
+    send("fourth", "x4"),
+  ]);
+  t.deepEqual(
+    results.map((r) => [r?.record.seq, r?.record.body, r?.duplicate]),
+    [
+      [1, "first", false],
+      [2, "second", false],
+      [3, "third", false],
+      [2, "second", true],
+      [4, "fourth", false],
+    ],
+  );
+  t.deepEqual(store.statements, ["one", "many(4)", "one", "one", "one", "one"]);
+  const stored = await store.range(base.conversationId, 0, Infinity, 1_000, "oldest");
+  t.deepEqual(
+    stored.map((m) => m.clientMsgId),
+    ["x1", "x2", "x3", "x4"],
+  );
+});
+
+test("a retry of an id stored by an earlier batch gets the original, and the rest of its batch commits in order", async (t) => {
+  const store = new CountingStore(t.context.database.db, t.context.database.prepared);
+  const batcher = new AppendBatcher(store);
+  const base = await freshDirect(t, "retry");
+  const original = await batcher.append({ ...base, body: "original", clientMsgId: "r1" }, undefined);
+  const results = await Promise.all(
+    [
+      ["new 1", "r2"],
+      ["new 2", "r3"],
+      ["original, retried with another body", "r1"],
+      ["new 3", "r4"],
+    ].map(([body, clientMsgId]) => batcher.append({ ...base, body, clientMsgId }, undefined)),
+  );
+  t.deepEqual(
+    results.map((r) => [r?.record.seq, r?.record.body, r?.duplicate]),
+    [
+      [2, "new 1", false],
+      [3, "new 2", false],
+      [1, "original", true],
+      [4, "new 3", false],
+    ],
+  );
+  t.deepEqual(results[2]?.record, original?.record);
+});
+
+test("different senders or conversations do not share a batch, and each keeps its own order", async (t) => {
+  const store = new CountingStore(t.context.database.db, t.context.database.prepared);
+  const batcher = new AppendBatcher(store);
+  const [one, two] = [await freshDirect(t, "sepa"), await freshDirect(t, "sepb")];
+  const [first, second] = await Promise.all([
+    appendAtOnce(batcher, one, ["a", "b", "c"], "sep1"),
+    appendAtOnce(batcher, two, ["d", "e", "f"], "sep2"),
+  ]);
+  t.deepEqual(first.map(seqOf), [1, 2, 3]);
+  t.deepEqual(second.map(seqOf), [1, 2, 3]);
+  t.deepEqual(store.statements.sort(), ["many(2)", "many(2)", "one", "one"]);
+});
