@@ -27,7 +27,7 @@ export class MemoryBus implements Bus {
     this.handlers.push(handler);
   }
 
-  onGap(): void {
+  onGap(_handler: () => void): void {
     // Nothing sits between publisher and subscriber, so nothing can be missed.
   }
 

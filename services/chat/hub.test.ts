@@ -12,7 +12,8 @@ import { MemoryBus } from "./bus-memory.js";
 import { ChatStream, type FrameSink } from "./chat-stream.js";
 import { encodeFrame } from "./frames.js";
 import { Hub } from "./hub.js";
-import type { MessageRecord, UserRef } from "./message-store.js";
+import type { UserRef } from "../db/schema.js";
+import type { MessageRecord } from "./message-store.js";
 
 const log = pino({ level: "silent" });
 
@@ -224,4 +225,32 @@ test("endAll writes the last frame to every stream, ends each with the kind give
   await memory.publish(conversationChannel(CREW), message(CREW, "after the end"));
   await settle();
   t.is(delivered.length, before);
+});
+
+/** The memory bus with a connection that can drop: `gap()` tells its listeners, as the Redis bus does when its subscriber reconnects. */
+class DroppingBus extends MemoryBus {
+  private readonly gapListeners: (() => void)[] = [];
+  override onGap(handler: () => void): void {
+    this.gapListeners.push(handler);
+  }
+  gap(): void {
+    for (const listener of this.gapListeners) listener();
+  }
+}
+
+test("a bus gap ends every stream with UNAVAILABLE, so that clients resume from their cursors; a new stream is served again", async (t) => {
+  const memory = new DroppingBus();
+  const hub = new Hub(memory, log);
+  const first = await open(hub, ana, []);
+  const second = await open(hub, ben, []);
+  memory.gap();
+  for (const { sink } of [first, second]) t.is(sink.ended?.kind, "unavailable");
+  t.is(hub.size, 0);
+  const again = await open(hub, ana, []);
+  await memory.publish(userChannel(ana.id), { type: "presence", username: "ben", online: true });
+  await settle();
+  t.deepEqual(
+    again.sink.frames.flatMap((f) => (f.presence ? [f.presence.username] : [])),
+    ["ben"],
+  );
 });

@@ -22,6 +22,11 @@ export class Hub {
   ) {
     this.log = log.child({ component: "hub" });
     bus.onEvent((channel, event) => this.dispatch(channel, event));
+    // Live events may have been missed (the bus connection dropped): every stream resumes from its cursors.
+    bus.onGap(() => {
+      const ended = this.endAll("unavailable", "live events may have been missed: resume from your cursors");
+      if (ended > 0) this.log.warn({ streams: ended }, "bus connection interrupted; ended streams so that clients resume");
+    });
   }
 
   get size(): number {

@@ -86,10 +86,6 @@ export function createChat({ config, db, prepared, bus, presence, sessions, rate
   const announcer = new PresenceAnnouncer(conversations, bus, log.child({ component: "presence" }));
   presence.onChange((user, online) => announcer.announce(user, online));
   const reconciler = new StreamReconciler({ hub, calls, sessions, positions: (userIds) => livePositions(db, userIds), log });
-  bus.onGap(() => {
-    const ended = hub.endAll("unavailable", "live events may have been missed: resume from your cursors");
-    if (ended > 0) log.warn({ streams: ended }, "bus connection interrupted; ended streams so that clients resume");
-  });
   return {
     service: {
       fullName: "parley.chat.v1.ChatService",

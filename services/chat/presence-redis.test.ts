@@ -9,7 +9,9 @@ import { pino } from "pino";
 import type { LocalRedis } from "../../scripts/local-services.js";
 import { freshRedis } from "../../test/helpers/infra.js";
 import { presenceAnnouncedKey, presenceLeavingKey, presencePodKey, presencePodsKey, presenceUsersKey } from "../lib/keys.js";
-import type { Presence, PresenceClock, PresenceUser } from "./presence.js";
+import { clockOf } from "../../test/helpers/fake-clock.js";
+import type { UserRef } from "../db/schema.js";
+import type { Presence } from "./presence.js";
 import { RedisPresence } from "./presence-redis.js";
 
 type FakeClock = ReturnType<typeof FakeTimers.createClock>;
@@ -22,8 +24,8 @@ const HEARTBEAT_MS = 1_000;
 const GRACE_MS = 2_000;
 const START = 1_700_000_000_000;
 const log = pino({ level: "silent" });
-const ana: PresenceUser = { id: 1, username: "ana" };
-const ben: PresenceUser = { id: 2, username: "ben" };
+const ana: UserRef = { id: 1, username: "ana" };
+const ben: UserRef = { id: 2, username: "ben" };
 
 test.before(async (t) => {
   t.context.redis = await freshRedis();
@@ -48,11 +50,7 @@ async function cluster(t: ExecutionContext<Context>, names: string[]): Promise<P
     const clock = FakeTimers.createClock(START);
     const redis = new Redis(t.context.redis.url);
     t.teardown(() => redis.disconnect());
-    const presenceClock: PresenceClock = {
-      now: () => clock.now,
-      setTimeout: (callback, ms) => clock.setTimeout(callback, ms),
-      clearTimeout: (handle) => clock.clearTimeout(handle as ReturnType<FakeClock["setTimeout"]>),
-    };
+    const presenceClock = clockOf(clock);
     const presence = await RedisPresence.start({
       redis,
       pod: name,
