@@ -1,4 +1,5 @@
 import { LRUCache } from "lru-cache";
+import { type Clock, systemClock } from "../lib/clock.js";
 import type { CachedSession, SessionCache } from "./session-cache.js";
 
 /** How long a verified token is trusted without asking Postgres again (ms). Revocation is immediate regardless. */
@@ -9,8 +10,14 @@ const MAX_ENTRIES = 50_000;
 /** The embedded mode's cache: one process, so revocation is a local delete. */
 export class MemorySessionCache implements SessionCache {
   /** A revoked token keeps a tombstone until its cache entry would have lapsed, so that a verification racing with the revocation cannot put it back. */
-  private readonly entries = new LRUCache<string, CachedSession | "revoked">({ max: MAX_ENTRIES });
+  private readonly entries: LRUCache<string, CachedSession | "revoked">;
   private readonly listeners: ((sessionId: number) => void)[] = [];
+
+  /** @param clock what entries expire by (epoch ms, as `expiresAt`). Default the system clock. */
+  constructor(private readonly clock: Clock = systemClock) {
+    // ttlResolution 0: the clock is read at every lookup, never a cached "now".
+    this.entries = new LRUCache({ max: MAX_ENTRIES, perf: { now: () => clock.now() }, ttlResolution: 0 });
+  }
 
   async get(tokenHash: string): Promise<CachedSession | "revoked" | undefined> {
     return this.entries.get(tokenHash);
@@ -18,7 +25,7 @@ export class MemorySessionCache implements SessionCache {
 
   async set(tokenHash: string, session: CachedSession): Promise<void> {
     if (this.entries.get(tokenHash) === "revoked") return;
-    const ttl = Math.min(TTL_MS, session.expiresAt - Date.now());
+    const ttl = Math.min(TTL_MS, session.expiresAt - this.clock.now());
     if (ttl > 0) this.entries.set(tokenHash, session, { ttl });
   }
 

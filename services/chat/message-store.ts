@@ -46,7 +46,7 @@ export class MessageStore {
    */
   async append(message: NewMessage, memberOfGroup?: string): Promise<{ record: MessageRecord; duplicate: boolean } | undefined> {
     try {
-      const [record] = (await this.appendMany([message], memberOfGroup)) ?? [];
+      const [record] = (await this.insert([message], memberOfGroup)) ?? [];
       return record && { record, duplicate: false };
     } catch (err) {
       if (isDataException(err)) throw unstorable(message, err);
@@ -66,7 +66,12 @@ export class MessageStore {
    * stored and the caller settles each message with `append`. Returns
    * undefined when the sender is not a member.
    */
-  async appendMany(messages: NewMessage[], memberOfGroup?: string): Promise<MessageRecord[] | undefined> {
+  appendMany(messages: NewMessage[], memberOfGroup?: string): Promise<MessageRecord[] | undefined> {
+    return this.insert(messages, memberOfGroup);
+  }
+
+  /** The append statement (append-statements.ts) for `messages`, all of one sender to one conversation. */
+  private async insert(messages: NewMessage[], memberOfGroup: string | undefined): Promise<MessageRecord[] | undefined> {
     const [first] = messages;
     const statement = APPEND[memberOfGroup !== undefined ? "group" : first.toKind];
     const rows = await this.prepared<{ id: string | number; seq: string | number; sent_at: string | Date }>(statement.name, statement.text, [
