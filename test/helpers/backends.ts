@@ -69,7 +69,8 @@ function serverList(base: () => Promise<Env>) {
   return {
     async start(env: Env = {}): Promise<TestServer> {
       const logs: string[] = [];
-      const server = await startServer({ ...(await base()), ...env }, { log: capturingLogger(logs) });
+      // The contract does not depend on the grace's length (test/presence.test.ts checks it): the shortest keeps the suites quick.
+      const server = await startServer({ PRESENCE_GRACE_SECONDS: "1", ...(await base()), ...env }, { log: capturingLogger(logs) });
       servers.push(server);
       return { address: server.address, logs, shutdown: () => server.shutdown() };
     },
