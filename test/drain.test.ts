@@ -78,7 +78,7 @@ test("SIGTERM drains every stream, keeps every acknowledged send, exits 0, and c
   t.context.cleanups.push(() => chat.close());
   const connectCall = chat.connect(bearer(alice.token));
   const rawConnect = new RawStream(connectCall).hello();
-  const rawSubscribe = new RawStream(chat.subscribe({ cursors: [] }, bearer(erin.token)));
+  const rawSubscribe = new RawStream(chat.subscribe({ cursors: [], acceptBatch: false }, bearer(erin.token)));
   t.context.cleanups.push(
     () => connectCall.cancel(),
     () => rawSubscribe.call.cancel(),

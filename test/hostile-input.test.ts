@@ -351,7 +351,7 @@ function openBytesStream(t: ExecutionContext<Context>): RawStream<ClientDuplexSt
 test("Connect: valid sends around a hostile frame are all acknowledged with consecutive seqs, and the stream stays open", async (t) => {
   const stream = openBytesStream(t);
   t.teardown(() => stream.call.cancel());
-  stream.call.write(ClientFrame.encode({ hello: { cursors: [] } }).finish());
+  stream.call.write(ClientFrame.encode({ hello: { cursors: [], acceptBatch: false } }).finish());
   await stream.until(() => stream.caughtUp, "caught_up", CALL_MS);
   const target = { group: t.context.group.name };
   await holds(t, hostileFrame, async (hostile) => {
@@ -386,7 +386,7 @@ test("Connect: valid sends around a hostile frame are all acknowledged with cons
 test("Connect: 21 sends written at once, one with U+0000 in its body: that one alone is refused (code 3), the other 20 get consecutive seqs", async (t) => {
   const stream = openBytesStream(t);
   t.teardown(() => stream.call.cancel());
-  stream.call.write(ClientFrame.encode({ hello: { cursors: [] } }).finish());
+  stream.call.write(ClientFrame.encode({ hello: { cursors: [], acceptBatch: false } }).finish());
   await stream.until(() => stream.caughtUp, "caught_up", CALL_MS);
   // A DM of its own: no other test of this file writes to it meanwhile.
   const peer = await newUser(t.context.server.address);
@@ -412,7 +412,7 @@ test("Connect: 21 sends written at once, one with U+0000 in its body: that one a
 
 test("Connect: a frame past the 64 KiB receive limit ends that stream with RESOURCE_EXHAUSTED, and the channel keeps serving", async (t) => {
   const stream = openBytesStream(t);
-  stream.call.write(ClientFrame.encode({ hello: { cursors: [] } }).finish());
+  stream.call.write(ClientFrame.encode({ hello: { cursors: [], acceptBatch: false } }).finish());
   await stream.until(() => stream.caughtUp, "caught_up", CALL_MS);
   stream.call.write(ClientFrame.encode({ send: { clientMsgId: "big", to: { broadcast: true }, body: "é".repeat(40_000) } }).finish());
   const ended = await stream.done;
@@ -420,7 +420,7 @@ test("Connect: a frame past the 64 KiB receive limit ends that stream with RESOU
   t.true(await judge(t, "after the big frame", await call(t, `${CHAT}ListOnlineUsers`, new Uint8Array())));
   const next = openBytesStream(t);
   t.teardown(() => next.call.cancel());
-  next.call.write(ClientFrame.encode({ hello: { cursors: [] } }).finish());
+  next.call.write(ClientFrame.encode({ hello: { cursors: [], acceptBatch: false } }).finish());
   await next.until(() => next.caughtUp, "caught_up on a new stream", CALL_MS);
 });
 

@@ -186,7 +186,7 @@ test.serial("a revoked token ends a Connect that has not said hello, on its own 
   const ana = await newUser(a.address, "ana");
   const here = await waitingForHello(t, a.address, ana);
   const there = await waitingForHello(t, b.address, ana);
-  const subscribed = new RawStream(ana.api.chat.subscribe({ cursors: [] }, bearer(ana.token)));
+  const subscribed = new RawStream(ana.api.chat.subscribe({ cursors: [], acceptBatch: false }, bearer(ana.token)));
   t.teardown(() => subscribed.close());
   await subscribed.until(() => subscribed.caughtUp, "Subscribe caught up");
 

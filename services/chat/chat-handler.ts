@@ -80,6 +80,10 @@ export function createChatHandler({ chat, sender, sessions, opener, calls, log }
     listGroups: unary(handlerLog, "ListGroups", async (req, call) => ({
       groups: (await chat.listGroups(await caller(call), req.query, req.mine)).map(toGroup),
     })),
+    sendTyping: unary(handlerLog, "SendTyping", async (req, call) => {
+      await chat.typing(await caller(call), req.to);
+      return {};
+    }),
     listOnlineUsers: unary(handlerLog, "ListOnlineUsers", async (_req, call) => {
       await caller(call);
       return { usernames: await chat.onlineUsers() };

@@ -109,6 +109,11 @@ export class ParleyApi {
     return (await this.rpc(this.chat, this.chat.listGroups, { query, mine })).groups;
   }
 
+  /** The `typing` frame as a unary call (what a gRPC-web client uses). */
+  async sendTyping(to: Target): Promise<void> {
+    await this.rpc(this.chat, this.chat.sendTyping, { to });
+  }
+
   async listOnlineUsers(): Promise<string[]> {
     return (await this.rpc(this.chat, this.chat.listOnlineUsers, {})).usernames;
   }

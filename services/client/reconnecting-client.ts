@@ -188,7 +188,7 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     });
     call.on("error", (err: ServiceError) => this.onEnd(call, err.code, err.details));
     call.on("end", () => this.onEnd(call, status.UNAVAILABLE, "stream ended by the server"));
-    call.write({ hello: { cursors: this.getCursors() } });
+    call.write({ hello: { cursors: this.getCursors(), acceptBatch: false } });
     this.setState("replaying");
     // Anything unacknowledged goes again; the server returns the original for ids it already stored.
     for (const send of this.pending.values()) call.write(send.frame);

@@ -68,7 +68,7 @@ export class RawStream<Call extends ClientReadableStream<ServerFrame> = ClientDu
 
   /** Writes `hello` (Connect only). */
   hello(cursors: Cursor[] = []): this {
-    this.writeFrame({ hello: { cursors } });
+    this.writeFrame({ hello: { cursors, acceptBatch: false } });
     return this;
   }
 

@@ -22,7 +22,7 @@ async function conversation(user: TestUser, id: string): Promise<Conversation | 
 
 /** A Subscribe stream (the gRPC-web path) through the generated client; resolves once caught up. */
 async function subscribe(user: TestUser) {
-  const call = user.api.chat.subscribe({ cursors: [] }, bearer(user.token));
+  const call = user.api.chat.subscribe({ cursors: [], acceptBatch: false }, bearer(user.token));
   const frames: ServerFrame[] = [];
   call.on("data", (frame: ServerFrame) => frames.push(frame));
   call.on("error", (err: ServiceError) => err.code !== status.CANCELLED && frames.push({ drain: { reason: err.message } }));
@@ -327,6 +327,28 @@ export function chatContractSuite(test: TestFn, backend: Backend): void {
       ["after typing"],
     );
     t.like(await conversation(bob, dm), { lastSeq: 1 });
+  });
+
+  test(`${backend.name}: SendTyping, the unary form, reaches a Subscribe stream of the DM peer and the group's members, not the typer`, async (t) => {
+    const [alice, bob, carol] = await users(3);
+    await say(alice, { username: bob.username }, "hello");
+    const group = await alice.api.createGroup(uniqueName("Uty"));
+    await carol.api.joinGroup(group.name);
+    const [bobSub, carolSub, aliceSub] = await Promise.all([subscribe(bob), subscribe(carol), subscribe(alice)]);
+    t.teardown(() => {
+      for (const sub of [bobSub, carolSub, aliceSub]) sub.cancel();
+    });
+    await alice.api.sendTyping({ username: bob.username });
+    await alice.api.sendTyping({ group: group.name });
+    const typing = (sub: typeof bobSub) => sub.frames.flatMap((f) => (f.typing ? [{ from: f.typing.from, to: target(f.typing.to) }] : []));
+    await pollUntil(() => typing(bobSub).length === 1 && typing(carolSub).length === 1, "typing at bob and carol");
+    t.deepEqual(typing(bobSub), [{ from: alice.username, to: { username: bob.username } }]);
+    t.deepEqual(typing(carolSub), [{ from: alice.username, to: { group: group.name } }]);
+    // Broadcast typing is accepted and dropped; an unknown user is NOT_FOUND.
+    await alice.api.sendTyping({ broadcast: true });
+    const refused = await alice.api.sendTyping({ username: uniqueName("ghost") }).catch((err: ServiceError) => err);
+    t.is((refused as ServiceError).code, status.NOT_FOUND);
+    t.deepEqual(typing(aliceSub), []);
   });
 
   test(`${backend.name}: DMs, groups and broadcast are delivered live to Connect and to Subscribe`, async (t) => {

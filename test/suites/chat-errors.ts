@@ -87,7 +87,7 @@ class ByteStream extends RawStream<ClientDuplexStream<ClientFrame | Buffer, Serv
 
 async function openStream(address: string, token: string): Promise<ByteStream> {
   const stream = new ByteStream(address, token);
-  stream.write({ hello: { cursors: [] } });
+  stream.write({ hello: { cursors: [], acceptBatch: false } });
   await stream.take((f) => f.caughtUp, "caught_up");
   return stream;
 }
@@ -222,7 +222,7 @@ export function chatErrorsSuite(test: TestFn, backend: Backend): void {
     const { address } = server();
     for (const [label, token] of await badTokens(deployment?.sql, server().address)) {
       const stream = new ByteStream(address, token);
-      stream.write({ hello: { cursors: [] } });
+      stream.write({ hello: { cursors: [], acceptBatch: false } });
       t.is((await stream.ended())?.code, status.UNAUTHENTICATED, `Connect with a ${label} token`);
       t.false(
         stream.frames.some((f) => f.ready || f.caughtUp),
@@ -231,7 +231,7 @@ export function chatErrorsSuite(test: TestFn, backend: Backend): void {
       stream.close();
 
       const api = new ParleyApi(address, token);
-      const sub = api.chat.subscribe({ cursors: [] }, bearer(token));
+      const sub = api.chat.subscribe({ cursors: [], acceptBatch: false }, bearer(token));
       const frames: ServerFrame[] = [];
       sub.on("data", (f: ServerFrame) => frames.push(f));
       t.is(await endCode(sub), status.UNAUTHENTICATED, `Subscribe with a ${label} token`);
@@ -479,7 +479,7 @@ export function chatErrorsSuite(test: TestFn, backend: Backend): void {
     t.is((await stream.answer("")).sendFailed?.code, status.INVALID_ARGUMENT);
     stream.write({ send: { clientMsgId: "too-early", to: { broadcast: true }, body: "hi" } });
     t.is((await stream.answer("too-early")).sendFailed?.code, status.INVALID_ARGUMENT);
-    stream.write({ hello: { cursors: [] } });
+    stream.write({ hello: { cursors: [], acceptBatch: false } });
     t.is((await stream.take((f) => f.ready, "ready")).user?.username, user.username);
     await stream.take((f) => f.caughtUp, "caught_up");
     for (const garbage of GARBAGE) {
@@ -490,7 +490,12 @@ export function chatErrorsSuite(test: TestFn, backend: Backend): void {
       await stream.ping();
     }
     // Well-formed frames that make no sense are ignored, never fatal.
-    for (const frame of [{}, { hello: { cursors: [] } }, { typing: { to: undefined } }, { read: { conversationId: "", seq: -1 } }]) {
+    for (const frame of [
+      {},
+      { hello: { cursors: [], acceptBatch: false } },
+      { typing: { to: undefined } },
+      { read: { conversationId: "", seq: -1 } },
+    ]) {
       stream.write(frame);
     }
     await stream.ping();

@@ -126,6 +126,8 @@ export interface SendResponse {
 
 export interface SubscribeRequest {
   cursors: Cursor[];
+  /** The client understands `batch` server frames (see ServerFrame.batch). */
+  acceptBatch: boolean;
 }
 
 /** Client frames on Connect. */
@@ -144,6 +146,8 @@ export interface Hello {
    * read cursor (the offline queue).
    */
   cursors: Cursor[];
+  /** The client understands `batch` server frames (see ServerFrame.batch). */
+  acceptBatch: boolean;
 }
 
 export interface Read {
@@ -169,7 +173,18 @@ export interface ServerFrame {
   presence?: PresenceEvent | undefined;
   typing?: TypingEvent | undefined;
   pong?: Pong | undefined;
-  drain?: Drain | undefined;
+  drain?:
+    | Drain
+    | undefined;
+  /**
+   * Several of the frames above, in order, in one message. Only a client
+   * that set `accept_batch` ever receives one.
+   */
+  batch?: Batch | undefined;
+}
+
+export interface Batch {
+  frames: ServerFrame[];
 }
 
 export interface Ready {
@@ -308,6 +323,13 @@ export interface ListOnlineUsersRequest {
 
 export interface ListOnlineUsersResponse {
   usernames: string[];
+}
+
+export interface SendTypingRequest {
+  to: Target | undefined;
+}
+
+export interface SendTypingResponse {
 }
 
 function createBaseTarget(): Target {
@@ -877,13 +899,16 @@ export const SendResponse: MessageFns<SendResponse> = {
 };
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { cursors: [] };
+  return { cursors: [], acceptBatch: false };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
   encode(message: SubscribeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.cursors) {
       Cursor.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.acceptBatch !== false) {
+      writer.uint32(16).bool(message.acceptBatch);
     }
     return writer;
   },
@@ -909,6 +934,14 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.cursors.push(Cursor.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.acceptBatch = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -924,6 +957,11 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
   fromJSON(object: any): SubscribeRequest {
     return {
       cursors: globalThis.Array.isArray(object?.cursors) ? object.cursors.map((e: any) => Cursor.fromJSON(e)) : [],
+      acceptBatch: isSet(object.acceptBatch)
+        ? globalThis.Boolean(object.acceptBatch)
+        : isSet(object.accept_batch)
+        ? globalThis.Boolean(object.accept_batch)
+        : false,
     };
   },
 
@@ -931,6 +969,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     const obj: any = {};
     if (message.cursors?.length) {
       obj.cursors = message.cursors.map((e) => Cursor.toJSON(e));
+    }
+    if (message.acceptBatch !== false) {
+      obj.acceptBatch = message.acceptBatch;
     }
     return obj;
   },
@@ -941,6 +982,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
   fromPartial<I extends Exact<DeepPartial<SubscribeRequest>, I>>(object: I): SubscribeRequest {
     const message = createBaseSubscribeRequest();
     message.cursors = object.cursors?.map((e) => Cursor.fromPartial(e)) || [];
+    message.acceptBatch = object.acceptBatch ?? false;
     return message;
   },
 };
@@ -1083,13 +1125,16 @@ export const ClientFrame: MessageFns<ClientFrame> = {
 };
 
 function createBaseHello(): Hello {
-  return { cursors: [] };
+  return { cursors: [], acceptBatch: false };
 }
 
 export const Hello: MessageFns<Hello> = {
   encode(message: Hello, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.cursors) {
       Cursor.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.acceptBatch !== false) {
+      writer.uint32(16).bool(message.acceptBatch);
     }
     return writer;
   },
@@ -1115,6 +1160,14 @@ export const Hello: MessageFns<Hello> = {
             message.cursors.push(Cursor.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.acceptBatch = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1130,6 +1183,11 @@ export const Hello: MessageFns<Hello> = {
   fromJSON(object: any): Hello {
     return {
       cursors: globalThis.Array.isArray(object?.cursors) ? object.cursors.map((e: any) => Cursor.fromJSON(e)) : [],
+      acceptBatch: isSet(object.acceptBatch)
+        ? globalThis.Boolean(object.acceptBatch)
+        : isSet(object.accept_batch)
+        ? globalThis.Boolean(object.accept_batch)
+        : false,
     };
   },
 
@@ -1137,6 +1195,9 @@ export const Hello: MessageFns<Hello> = {
     const obj: any = {};
     if (message.cursors?.length) {
       obj.cursors = message.cursors.map((e) => Cursor.toJSON(e));
+    }
+    if (message.acceptBatch !== false) {
+      obj.acceptBatch = message.acceptBatch;
     }
     return obj;
   },
@@ -1147,6 +1208,7 @@ export const Hello: MessageFns<Hello> = {
   fromPartial<I extends Exact<DeepPartial<Hello>, I>>(object: I): Hello {
     const message = createBaseHello();
     message.cursors = object.cursors?.map((e) => Cursor.fromPartial(e)) || [];
+    message.acceptBatch = object.acceptBatch ?? false;
     return message;
   },
 };
@@ -1385,6 +1447,7 @@ function createBaseServerFrame(): ServerFrame {
     typing: undefined,
     pong: undefined,
     drain: undefined,
+    batch: undefined,
   };
 }
 
@@ -1416,6 +1479,9 @@ export const ServerFrame: MessageFns<ServerFrame> = {
     }
     if (message.drain !== undefined) {
       Drain.encode(message.drain, writer.uint32(74).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      Batch.encode(message.batch, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1505,6 +1571,14 @@ export const ServerFrame: MessageFns<ServerFrame> = {
             message.drain = Drain.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.batch = Batch.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1536,6 +1610,7 @@ export const ServerFrame: MessageFns<ServerFrame> = {
       typing: isSet(object.typing) ? TypingEvent.fromJSON(object.typing) : undefined,
       pong: isSet(object.pong) ? Pong.fromJSON(object.pong) : undefined,
       drain: isSet(object.drain) ? Drain.fromJSON(object.drain) : undefined,
+      batch: isSet(object.batch) ? Batch.fromJSON(object.batch) : undefined,
     };
   },
 
@@ -1568,6 +1643,9 @@ export const ServerFrame: MessageFns<ServerFrame> = {
     if (message.drain !== undefined) {
       obj.drain = Drain.toJSON(message.drain);
     }
+    if (message.batch !== undefined) {
+      obj.batch = Batch.toJSON(message.batch);
+    }
     return obj;
   },
 
@@ -1595,6 +1673,76 @@ export const ServerFrame: MessageFns<ServerFrame> = {
       : undefined;
     message.pong = (object.pong !== undefined && object.pong !== null) ? Pong.fromPartial(object.pong) : undefined;
     message.drain = (object.drain !== undefined && object.drain !== null) ? Drain.fromPartial(object.drain) : undefined;
+    message.batch = (object.batch !== undefined && object.batch !== null) ? Batch.fromPartial(object.batch) : undefined;
+    return message;
+  },
+};
+
+function createBaseBatch(): Batch {
+  return { frames: [] };
+}
+
+export const Batch: MessageFns<Batch> = {
+  encode(message: Batch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      ServerFrame.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Batch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frames.push(ServerFrame.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Batch {
+    return {
+      frames: globalThis.Array.isArray(object?.frames) ? object.frames.map((e: any) => ServerFrame.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: Batch): unknown {
+    const obj: any = {};
+    if (message.frames?.length) {
+      obj.frames = message.frames.map((e) => ServerFrame.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Batch>, I>>(base?: I): Batch {
+    return Batch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Batch>, I>>(object: I): Batch {
+    const message = createBaseBatch();
+    message.frames = object.frames?.map((e) => ServerFrame.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3702,6 +3850,125 @@ export const ListOnlineUsersResponse: MessageFns<ListOnlineUsersResponse> = {
   },
 };
 
+function createBaseSendTypingRequest(): SendTypingRequest {
+  return { to: undefined };
+}
+
+export const SendTypingRequest: MessageFns<SendTypingRequest> = {
+  encode(message: SendTypingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.to !== undefined) {
+      Target.encode(message.to, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendTypingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendTypingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.to = Target.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SendTypingRequest {
+    return { to: isSet(object.to) ? Target.fromJSON(object.to) : undefined };
+  },
+
+  toJSON(message: SendTypingRequest): unknown {
+    const obj: any = {};
+    if (message.to !== undefined) {
+      obj.to = Target.toJSON(message.to);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SendTypingRequest>, I>>(base?: I): SendTypingRequest {
+    return SendTypingRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SendTypingRequest>, I>>(object: I): SendTypingRequest {
+    const message = createBaseSendTypingRequest();
+    message.to = (object.to !== undefined && object.to !== null) ? Target.fromPartial(object.to) : undefined;
+    return message;
+  },
+};
+
+function createBaseSendTypingResponse(): SendTypingResponse {
+  return {};
+}
+
+export const SendTypingResponse: MessageFns<SendTypingResponse> = {
+  encode(_: SendTypingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendTypingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendTypingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SendTypingResponse {
+    return {};
+  },
+
+  toJSON(_: SendTypingResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SendTypingResponse>, I>>(base?: I): SendTypingResponse {
+    return SendTypingResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SendTypingResponse>, I>>(_: I): SendTypingResponse {
+    const message = createBaseSendTypingResponse();
+    return message;
+  },
+};
+
 /**
  * Messaging, groups, history and presence. Every call needs the metadata
  * `authorization: Bearer <token>`.
@@ -3822,6 +4089,16 @@ export const ChatServiceService = {
       Buffer.from(ListOnlineUsersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListOnlineUsersResponse => ListOnlineUsersResponse.decode(value),
   },
+  /** The `typing` client frame as a unary call, for gRPC-web clients. */
+  sendTyping: {
+    path: "/parley.chat.v1.ChatService/SendTyping" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SendTypingRequest): Buffer => Buffer.from(SendTypingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SendTypingRequest => SendTypingRequest.decode(value),
+    responseSerialize: (value: SendTypingResponse): Buffer => Buffer.from(SendTypingResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SendTypingResponse => SendTypingResponse.decode(value),
+  },
 } as const;
 
 export interface ChatServiceServer extends UntypedServiceImplementation {
@@ -3847,6 +4124,8 @@ export interface ChatServiceServer extends UntypedServiceImplementation {
   listGroups: handleUnaryCall<ListGroupsRequest, ListGroupsResponse>;
   /** Users with a live stream on any pod of the cluster. */
   listOnlineUsers: handleUnaryCall<ListOnlineUsersRequest, ListOnlineUsersResponse>;
+  /** The `typing` client frame as a unary call, for gRPC-web clients. */
+  sendTyping: handleUnaryCall<SendTypingRequest, SendTypingResponse>;
 }
 
 export interface ChatServiceClient extends Client {
@@ -4001,6 +4280,22 @@ export interface ChatServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListOnlineUsersResponse) => void,
+  ): ClientUnaryCall;
+  /** The `typing` client frame as a unary call, for gRPC-web clients. */
+  sendTyping(
+    request: SendTypingRequest,
+    callback: (error: ServiceError | null, response: SendTypingResponse) => void,
+  ): ClientUnaryCall;
+  sendTyping(
+    request: SendTypingRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SendTypingResponse) => void,
+  ): ClientUnaryCall;
+  sendTyping(
+    request: SendTypingRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SendTypingResponse) => void,
   ): ClientUnaryCall;
 }
 
