@@ -1,12 +1,12 @@
 import { sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { type UserRef, users } from "../db/schema.js";
-import { AppError, isUniqueViolation } from "../lib/errors.js";
+import { AppError, isUniqueViolation } from "../lib/app-error.js";
 import type { Logger } from "../lib/logger.js";
 import { hasNul, quote } from "../lib/text.js";
 import { checkName, checkPassword } from "../lib/validation.js";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "./passwords.js";
-import type { SessionStore } from "./sessions.js";
+import { type SessionStore, userOf } from "./sessions.js";
 
 export interface Grant {
   token: string;
@@ -68,6 +68,6 @@ export class AuthDomain {
 
   async whoAmI(token: string | undefined): Promise<{ user: UserRef; expiresAt: Date }> {
     const session = await this.sessions.verify(token);
-    return { user: { id: session.userId, username: session.username }, expiresAt: new Date(session.expiresAt) };
+    return { user: userOf(session), expiresAt: new Date(session.expiresAt) };
   }
 }

@@ -1,8 +1,8 @@
 import { and, eq, gt, isNull, sql } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
 import { bigintArray, queryRows, type Db } from "../db/client.js";
-import { sessions, users } from "../db/schema.js";
-import { AppError } from "../lib/errors.js";
+import { sessions, type UserRef, users } from "../db/schema.js";
+import { AppError } from "../lib/app-error.js";
 import type { Logger } from "../lib/logger.js";
 import type { CachedSession, SessionCache } from "./session-cache.js";
 import { hashToken, newToken } from "./tokens.js";
@@ -12,6 +12,9 @@ const LAST_SEEN_EVERY_MS = 60_000;
 
 /** The authenticated caller of a request. */
 export type Session = CachedSession;
+
+/** The user a session belongs to. */
+export const userOf = (session: Session): UserRef => ({ id: session.userId, username: session.username });
 
 /** Creates, verifies and revokes session tokens. Used by the auth service and by every chat call. */
 export class SessionStore {

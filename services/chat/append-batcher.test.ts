@@ -10,10 +10,11 @@ import { pino } from "pino";
 import { scratchDir } from "../../test/helpers/infra.js";
 import { openDatabase, type Database } from "../db/client.js";
 import { users } from "../db/schema.js";
-import { AppError } from "../lib/errors.js";
-import { AppendBatcher, type AppendResult } from "./append-batcher.js";
-import { BROADCAST_ID, directId } from "./conversation-ids.js";
+import { AppError } from "../lib/app-error.js";
+import { AppendBatcher } from "./append-batcher.js";
+import { BROADCAST_ID, directConversationId } from "./conversation-ids.js";
 import { MessageStore, type NewMessage } from "./message-store.js";
+import type { AppendResult } from "./message-store.js";
 
 const test = anyTest.serial as TestFn<{ database: Database; store: MessageStore; ana: number; ben: number }>;
 
@@ -47,7 +48,7 @@ for (const kind of ["broadcast", "direct"] as const) {
     const base =
       kind === "broadcast"
         ? { conversationId: BROADCAST_ID, senderId: ana, sender: "ana", toKind: kind, toName: "" }
-        : { conversationId: directId(ana, ben), senderId: ana, sender: "ana", toKind: kind, toName: "ben" };
+        : { conversationId: directConversationId(ana, ben), senderId: ana, sender: "ana", toKind: kind, toName: "ben" };
     const start = (await store.range(base.conversationId, 0, Infinity, 1_000, "newest")).length;
     const bodies = Array.from({ length: 21 }, (_, i) => (i === 10 ? "nul \u0000 here" : `body ${i}`));
 
@@ -100,7 +101,7 @@ async function freshDirect(t: { context: { database: Database } }, tag: string) 
       { username: `b${tag}`, passwordHash: "x" },
     ])
     .returning({ id: users.id });
-  return { conversationId: directId(a.id, b.id), senderId: a.id, sender: `a${tag}`, toKind: "direct" as const, toName: `b${tag}` };
+  return { conversationId: directConversationId(a.id, b.id), senderId: a.id, sender: `a${tag}`, toKind: "direct" as const, toName: `b${tag}` };
 }
 
 test("appends queued while a statement is in flight commit together in one statement, in the order submitted", async (t) => {

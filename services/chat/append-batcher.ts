@@ -1,7 +1,5 @@
-import { isUnavailable } from "../lib/errors.js";
-import type { MessageRecord, MessageStore, NewMessage } from "./message-store.js";
-
-export type AppendResult = { record: MessageRecord; duplicate: boolean } | undefined;
+import { isUnavailable } from "../lib/app-error.js";
+import type { AppendResult, MessageStore, NewMessage } from "./message-store.js";
 
 interface Pending {
   message: NewMessage;
@@ -35,11 +33,11 @@ export class AppendBatcher {
         return;
       }
       this.queues.set(key, [{ message, resolve, reject }]);
-      void this.drain(key, memberOfGroup);
+      void this.flush(key, memberOfGroup);
     });
   }
 
-  private async drain(key: string, memberOfGroup: string | undefined): Promise<void> {
+  private async flush(key: string, memberOfGroup: string | undefined): Promise<void> {
     for (;;) {
       const queue = this.queues.get(key) as Pending[];
       const batch = queue.splice(0, MAX_BATCH);

@@ -1,15 +1,10 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { ChatServiceService, type ChatServiceServer, type Group } from "../../gen/parley/chat/v1/chat.js";
-import type { SessionStore } from "../auth/sessions.js";
+import { userOf } from "../auth/sessions.js";
 import { bearerToken, tolerantRequests, unary } from "../lib/grpc-calls.js";
-import type { Logger } from "../lib/logger.js";
-import type { ChatDomain } from "./chat-service.js";
 import { serializeFrame, toConversationKind, toMessage } from "./frames.js";
 import type { GroupView } from "./group-store.js";
-import type { MessageSender } from "./message-sender.js";
-import type { StreamCalls } from "./stream-call.js";
-import { serveConnect, serveSubscribe } from "./stream-handlers.js";
-import type { StreamOpener } from "./stream-opener.js";
+import { type ChatCallDeps, serveConnect, serveSubscribe } from "./stream-protocol.js";
 
 /**
  * ChatService's definition with two transport tweaks: server frames may be
@@ -34,21 +29,12 @@ const toGroup = (g: GroupView): Group => ({
   createdAt: g.createdAt,
 });
 
-export interface ChatHandlerDeps {
-  chat: ChatDomain;
-  sender: MessageSender;
-  sessions: SessionStore;
-  opener: StreamOpener;
-  calls: StreamCalls;
-  log: Logger;
-}
-
 /** gRPC transport for ChatService: authenticate, decode, call the domain, encode. */
-export function createChatHandler({ chat, sender, sessions, opener, calls, log }: ChatHandlerDeps): ChatServiceServer {
+export function createChatHandler({ chat, sender, sessions, opener, calls, log }: ChatCallDeps): ChatServiceServer {
   const handlerLog = log.child({ component: "chat-handler" });
   const caller = async (call: { metadata: Metadata }) => {
     const session = await sessions.verify(bearerToken(call.metadata));
-    return { id: session.userId, username: session.username };
+    return userOf(session);
   };
 
   return {

@@ -1,11 +1,11 @@
 import { HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT } from "../lib/contract.js";
-import { AppError } from "../lib/errors.js";
+import { AppError } from "../lib/app-error.js";
 import { conversationChannel, userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import { quote } from "../lib/text.js";
 import { checkName } from "../lib/validation.js";
 import type { Bus, BusEvent } from "./bus.js";
-import { BROADCAST_ID, directId } from "./conversation-ids.js";
+import { BROADCAST_ID, directConversationId } from "./conversation-ids.js";
 import type { ConversationRow, ConversationStore } from "./conversation-store.js";
 import type { EventPublisher } from "./event-publisher.js";
 import type { GroupStore, GroupView } from "./group-store.js";
@@ -104,7 +104,7 @@ export class ChatDomain {
       const event: BusEvent = {
         type: "typing",
         ...base,
-        conversationId: directId(user.id, recipient.id),
+        conversationId: directConversationId(user.id, recipient.id),
         toKind: "direct",
         toName: recipient.username,
       };

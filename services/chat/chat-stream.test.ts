@@ -5,7 +5,7 @@ import test from "ava";
 import { pino } from "pino";
 import { ServerFrame } from "../../gen/parley/chat/v1/chat.js";
 import { fakeClock } from "../../test/helpers/fake-clock.js";
-import type { ErrorKind } from "../lib/errors.js";
+import type { ErrorKind } from "../lib/app-error.js";
 import { ChatStream, type FrameSink } from "./chat-stream.js";
 import type { MessageRecord } from "./message-store.js";
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { type Clock, systemClock } from "../lib/clock.js";
-import type { ErrorKind } from "../lib/errors.js";
+import type { ErrorKind } from "../lib/app-error.js";
 import type { Logger } from "../lib/logger.js";
 import { messageFrame } from "./frames.js";
 import type { UserRef } from "../db/schema.js";

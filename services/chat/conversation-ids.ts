@@ -5,7 +5,7 @@
 export const BROADCAST_ID = "broadcast";
 
 /** A DM's id, `dm:<low user id>:<high user id>`: the same for both users, whoever sends first. */
-export const directId = (a: number, b: number): string => (a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`);
+export const directConversationId = (a: number, b: number): string => (a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`);
 
 /** A group's id, `group:<lower-case name>`: names are unique regardless of case. */
 export const groupConversationId = (name: string): string => `group:${name.toLowerCase()}`;

@@ -10,7 +10,7 @@ const PUBLISH_RETRY_MS = 250;
  * message (a dropped Redis connection reconnects within a few hundred ms) is
  * tried once more; if that fails too, or a membership event is lost, open
  * streams still catch up from Postgres through their pod's stream reconciler
- * (stream-reconciler.ts), within 5 s.
+ * (stream-reconciler.ts), in about 3 s (the design allows 5 s).
  */
 export class EventPublisher {
   constructor(

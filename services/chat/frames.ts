@@ -41,6 +41,9 @@ export function encodeFrame(frame: ServerFrame): Buffer {
 
 export const messageFrame = (record: MessageRecord) => encodeFrame({ message: toMessage(record) });
 
+/** The `drain` frame: the stream is about to end; reconnect elsewhere and resume from your cursors. */
+export const drainFrame = (reason: string) => encodeFrame({ drain: { reason } });
+
 /**
  * The bytes-to-socket adapter of Connect and Subscribe (their
  * `responseSerialize`): a frame already encoded (see `encodeFrame`) is

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
 import { queryRows, type Db } from "../db/client.js";
 import { conversations, groupMembers, groups } from "../db/schema.js";
-import { AppError, isUniqueViolation } from "../lib/errors.js";
+import { AppError, isUniqueViolation } from "../lib/app-error.js";
 import { quote } from "../lib/text.js";
 import { groupConversationId } from "./conversation-ids.js";
 

@@ -5,7 +5,7 @@
 import test from "ava";
 import { pino } from "pino";
 import { ServerFrame } from "../../gen/parley/chat/v1/chat.js";
-import type { ErrorKind } from "../lib/errors.js";
+import type { ErrorKind } from "../lib/app-error.js";
 import { conversationChannel, userChannel } from "../lib/keys.js";
 import type { BusEvent } from "./bus.js";
 import { MemoryBus } from "./bus-memory.js";

@@ -1,4 +1,4 @@
-import type { ErrorKind } from "../lib/errors.js";
+import type { ErrorKind } from "../lib/app-error.js";
 import { conversationChannel, userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import type { Bus, BusEvent } from "./bus.js";
@@ -52,7 +52,7 @@ export class Hub {
     await Promise.all(subscribed);
   }
 
-  /** Sends `frame` to every stream, then ends each with `kind`: the drain, or a bus gap. */
+  /** Sends `frame` to every stream on this hub, then ends each with `kind` (a bus gap ends them all with UNAVAILABLE); returns how many. */
   endAll(kind: ErrorKind, reason: string, frame?: Buffer): number {
     const streams = [...this.streams];
     for (const stream of streams) stream.end(kind, reason, frame);

@@ -1,14 +1,15 @@
-import { AppError } from "../lib/errors.js";
+import { AppError } from "../lib/app-error.js";
 import { InFlight } from "../lib/in-flight.js";
 import { conversationChannel, userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import { quote } from "../lib/text.js";
 import { checkBody, checkClientMsgId, checkName } from "../lib/validation.js";
-import { AppendBatcher, type AppendResult } from "./append-batcher.js";
-import { BROADCAST_ID, directId, groupConversationId } from "./conversation-ids.js";
+import { AppendBatcher } from "./append-batcher.js";
+import { BROADCAST_ID, directConversationId, groupConversationId } from "./conversation-ids.js";
 import type { EventPublisher } from "./event-publisher.js";
 import type { GroupStore } from "./group-store.js";
 import type { MessageRecord, MessageStore, NewMessage } from "./message-store.js";
+import type { AppendResult } from "./message-store.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { UserRef } from "../db/schema.js";
 import type { UserDirectory } from "./user-directory.js";
@@ -123,7 +124,7 @@ export class MessageSender {
       const recipient = await this.deps.users.get(to.username);
       // The DM's conversation row is created with its first message (MessageStore.append).
       return {
-        message: { ...base, conversationId: directId(user.id, recipient.id), toKind: "direct", toName: recipient.username },
+        message: { ...base, conversationId: directConversationId(user.id, recipient.id), toKind: "direct", toName: recipient.username },
         channels: [...new Set([user.id, recipient.id])].map(userChannel),
       };
     }

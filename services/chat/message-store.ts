@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { Db, PreparedQuery } from "../db/client.js";
 import { messages, type ConversationKindName } from "../db/schema.js";
-import { AppError, isDataException, isUniqueViolation } from "../lib/errors.js";
+import { AppError, isDataException, isUniqueViolation } from "../lib/app-error.js";
 import { APPEND } from "./append-statements.js";
 
 /** A stored message, as the domain sees it. */
@@ -21,6 +21,9 @@ export interface MessageRecord {
 
 /** A message before it is stored: Postgres gives it its id, seq and time. */
 export type NewMessage = Omit<MessageRecord, "id" | "seq" | "sentAt">;
+
+/** What an append gives: the stored message (the original, `duplicate`, for a client_msg_id used before), or undefined when the sender is not a member. */
+export type AppendResult = { record: MessageRecord; duplicate: boolean } | undefined;
 
 /** Postgres access for messages: appends (one round-trip per send or batch), lookups by client_msg_id, history pages. */
 export class MessageStore {
@@ -44,7 +47,7 @@ export class MessageStore {
    * original message when `(sender, client_msg_id)` was already used. Throws
    * AppError `invalid_argument` for text Postgres cannot store.
    */
-  async append(message: NewMessage, memberOfGroup?: string): Promise<{ record: MessageRecord; duplicate: boolean } | undefined> {
+  async append(message: NewMessage, memberOfGroup?: string): Promise<AppendResult> {
     try {
       const [record] = (await this.insert([message], memberOfGroup)) ?? [];
       return record && { record, duplicate: false };

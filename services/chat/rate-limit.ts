@@ -2,7 +2,7 @@
  * Flood control per user, as the domain sees it: whether one more action is
  * allowed now, and a way to give a point back. The stores behind it (memory
  * for one process, Redis for the whole cluster) live in rate-limit-flexible.ts;
- * services/shared-state.ts chooses one.
+ * services/backends.ts chooses one.
  */
 export interface RateLimiter {
   /** Takes one point for `key`; resolves false when none is left. Never rejects: a store that is down lets the action through. */

@@ -1,10 +1,11 @@
 import type { ServerDuplexStream, ServerWritableStream } from "@grpc/grpc-js";
 import type { ServerFrame } from "../../gen/parley/chat/v1/chat.js";
-import { AppError, type ErrorKind, logFailure, toServiceError } from "../lib/errors.js";
+import { AppError, type ErrorKind } from "../lib/app-error.js";
+import { logFailure, toServiceError } from "../lib/errors.js";
 import { onConnectionClosing } from "../lib/http2-session.js";
 import type { Logger } from "../lib/logger.js";
 import type { ChatStream, FrameSink } from "./chat-stream.js";
-import { encodeFrame } from "./frames.js";
+import { drainFrame } from "./frames.js";
 
 /** A Connect or Subscribe call as grpc-js hands it over; frames may be pre-encoded bytes. */
 export type GrpcFrameStream = ServerWritableStream<unknown, ServerFrame | Buffer> | ServerDuplexStream<unknown, ServerFrame | Buffer>;
@@ -117,13 +118,13 @@ export class StreamCalls {
 
   add(call: StreamCall): void {
     if (this.drainReason !== undefined) {
-      call.end("unavailable", "this pod is draining, reconnect elsewhere", encodeFrame({ drain: { reason: this.drainReason } }));
+      call.end("unavailable", "this pod is draining, reconnect elsewhere", drainFrame(this.drainReason));
       return;
     }
     this.calls.add(call);
     // A connection that grpc-js recycles (GRPC_MAX_CONNECTION_AGE_SECONDS) drains its calls first.
     const stopWatching = onConnectionClosing(call.grpcCall, () => {
-      call.end("unavailable", "connection recycled: reconnect and resume", encodeFrame({ drain: { reason: "connection recycled" } }));
+      call.end("unavailable", "connection recycled: reconnect and resume", drainFrame("connection recycled"));
     });
     call.onClose(stopWatching);
   }
@@ -154,7 +155,7 @@ export class StreamCalls {
   /** The drain: refuses new calls; each open one gets `drain{reason}` and then UNAVAILABLE. */
   drain(reason: string): number {
     this.drainReason = reason;
-    return this.endAll("unavailable", `${reason}: reconnect and resume`, encodeFrame({ drain: { reason } }));
+    return this.endAll("unavailable", `${reason}: reconnect and resume`, drainFrame(reason));
   }
 
   /** Ends every open call with `kind`, after `lastFrame` if given. */

@@ -1,4 +1,4 @@
-import type { Session } from "../auth/sessions.js";
+import { type Session, userOf } from "../auth/sessions.js";
 import type { Logger } from "../lib/logger.js";
 import type { ChatDomain } from "./chat-service.js";
 import { ChatStream } from "./chat-stream.js";
@@ -42,7 +42,7 @@ export class StreamOpener {
    */
   async open(call: StreamCall, session: Session, cursors: Map<string, number>): Promise<ChatStream> {
     const { chat, replay, presence, hub, podName, queueLimit, log } = this.options;
-    const user = { id: session.userId, username: session.username };
+    const user = userOf(session);
     const stream = new ChatStream({
       user,
       sessionId: session.sessionId,

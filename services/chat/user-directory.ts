@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
 import type { Db } from "../db/client.js";
 import { type UserRef, users } from "../db/schema.js";
-import { AppError } from "../lib/errors.js";
+import { AppError } from "../lib/app-error.js";
 import { quote } from "../lib/text.js";
 import { checkName } from "../lib/validation.js";
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { LOG_LEVELS, type LogLevel } from "../lib/config.js";
 import { type Env, EnvError, EnvReader } from "../lib/env.js";
+import { DEFAULT_USERS_PER_REPLICA } from "../lib/contract.js";
 
 /** Where a pod finds its own namespace; absent outside a cluster. */
 const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -70,7 +71,7 @@ export function loadControllerConfig(env: Env = process.env, ownNamespace?: stri
     targetNamespace: read.matching("TARGET_NAMESPACE", ownNamespace ?? "default", LABEL, "a namespace name (lower-case DNS label)"),
     minReplicas: read.int("MIN_REPLICAS", 1, 1, 10_000),
     maxReplicas: read.int("MAX_REPLICAS", 10, 1, 10_000),
-    usersPerReplica: read.int("USERS_PER_REPLICA", 3, 1, 1_000_000),
+    usersPerReplica: read.int("USERS_PER_REPLICA", DEFAULT_USERS_PER_REPLICA, 1, 1_000_000),
     scaleDownStabilizationSeconds: read.int("SCALE_DOWN_STABILIZATION_SECONDS", 60, 0, 3600),
     syncIntervalSeconds: read.int("SYNC_INTERVAL_SECONDS", 5, 1, 3600),
     dryRun: read.boolean("DRY_RUN", false),

@@ -9,7 +9,7 @@ import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import { lockFolder } from "../lib/dir-lock.js";
-import { markDependencyFailure } from "../lib/errors.js";
+import { markDependencyFailure } from "../lib/app-error.js";
 import type { Logger } from "../lib/logger.js";
 import * as schema from "./schema.js";
 

@@ -19,5 +19,8 @@ export const HISTORY_DEFAULT_LIMIT = 50;
 /** `GetHistory` returns at most this many messages, whatever `limit` asks. */
 export const HISTORY_MAX_LIMIT = 200;
 
+/** Users one chat pod serves: the scaler's target unless `scalerMetadata.usersPerReplica` says otherwise, and the controller's default (design.md, scaling). */
+export const DEFAULT_USERS_PER_REPLICA = 3;
+
 /** The external scaler's metric: distinct users online in the whole cluster (design.md, scaling). */
 export const ONLINE_USERS_METRIC = "online_users";

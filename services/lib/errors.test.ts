@@ -1,7 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import test from "ava";
 import { pino } from "pino";
-import { AppError, type ErrorKind, logFailure, MAX_DETAILS_CHARS, markDependencyFailure, toServiceError, toStatus } from "./errors.js";
+import { AppError, type ErrorKind, markDependencyFailure } from "./app-error.js";
+import { logFailure, MAX_DETAILS_CHARS, toServiceError, toStatus } from "./errors.js";
 import { codePoints, quote, QUOTE_CHARS } from "./text.js";
 
 const EXPECTED: [ErrorKind, status][] = [

@@ -1,5 +1,6 @@
 import type { handleUnaryCall, Metadata, ServerUnaryCall, ServiceDefinition } from "@grpc/grpc-js";
-import { AppError, logFailure, toServiceError } from "./errors.js";
+import { AppError } from "./app-error.js";
+import { logFailure, toServiceError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { findClientMsgId, findNul, findOutOfRange, requestTypeOf } from "./request-fields.js";
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
-import { markDependencyFailure } from "./errors.js";
+import { markDependencyFailure } from "./app-error.js";
 import type { Logger } from "./logger.js";
 
 /**

@@ -1,5 +1,5 @@
 import test from "ava";
-import { AppError } from "./errors.js";
+import { AppError } from "./app-error.js";
 import { checkName, checkPassword } from "./validation.js";
 
 const rejects = (fn: () => unknown) => {

@@ -1,5 +1,5 @@
 import { MAX_BODY_BYTES, MAX_CLIENT_MSG_ID_CHARS, NAME_PATTERN, NAME_RULE, PASSWORD_CHARS } from "./contract.js";
-import { AppError } from "./errors.js";
+import { AppError } from "./app-error.js";
 import { codePoints, hasNul } from "./text.js";
 
 /** Usernames and group names (NAME_PATTERN); throws AppError `invalid_argument` naming `what`. */

@@ -1,14 +1,12 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { ExternalScalerServer, IsActiveResponse, ScaledObjectRef } from "../../gen/externalscaler/externalscaler.js";
-import { ONLINE_USERS_METRIC } from "../lib/contract.js";
-import { AppError, logFailure, toServiceError } from "../lib/errors.js";
+import { DEFAULT_USERS_PER_REPLICA, ONLINE_USERS_METRIC } from "../lib/contract.js";
+import { AppError } from "../lib/app-error.js";
+import { logFailure, toServiceError } from "../lib/errors.js";
 import { isMalformed, malformedError, unary } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";
 import { quote } from "../lib/text.js";
 import type { OnlineUsers } from "./online-users.js";
-
-/** Users one chat pod serves, unless `scalerMetadata.usersPerReplica` says otherwise. */
-const DEFAULT_USERS_PER_REPLICA = 3;
 
 /** Reads `usersPerReplica` from a ScaledObject's metadata; INVALID_ARGUMENT unless it is a positive integer. */
 function usersPerReplica(ref: ScaledObjectRef | undefined): number {

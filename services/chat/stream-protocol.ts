@@ -1,7 +1,12 @@
+// The frame protocol of Connect and Subscribe, beside the stream code
+// (stream-call.ts, stream-opener.ts): `hello` first, sends submitted in frame
+// order with a window of unacknowledged ones, reads, typing and pings, the
+// Subscribe heartbeat. The handler (chat-handler.ts) only delegates here.
 import type { Metadata, ServerDuplexStream, ServerWritableStream } from "@grpc/grpc-js";
 import type { ClientFrame, Cursor, ServerFrame, SubscribeRequest } from "../../gen/parley/chat/v1/chat.js";
 import type { Session, SessionStore } from "../auth/sessions.js";
-import { AppError, logFailure, toStatus } from "../lib/errors.js";
+import { AppError } from "../lib/app-error.js";
+import { logFailure, toStatus } from "../lib/errors.js";
 import { bearerToken, isMalformed } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";
 import type { ChatDomain } from "./chat-service.js";
@@ -20,7 +25,8 @@ const MAX_UNACKED_SENDS = 256;
 /** Client frames waiting to be handled before we stop reading from the socket. */
 const MAX_PENDING_FRAMES = 64;
 
-export interface StreamHandlerDeps {
+/** What a chat call needs, unary or stream: the domain, the send path, sessions, the stream opener and registry. */
+export interface ChatCallDeps {
   chat: ChatDomain;
   sender: MessageSender;
   sessions: SessionStore;
@@ -40,7 +46,7 @@ async function authenticate(call: StreamCall, metadata: Metadata, sessions: Sess
 }
 
 /** `Subscribe`: the request's cursors open the stream at once; a heartbeat keeps proxies from timing it out. */
-export function serveSubscribe(grpcCall: ServerWritableStream<SubscribeRequest, ServerFrame>, deps: StreamHandlerDeps): void {
+export function serveSubscribe(grpcCall: ServerWritableStream<SubscribeRequest, ServerFrame>, deps: ChatCallDeps): void {
   const call = new StreamCall(grpcCall as GrpcFrameStream, deps.calls, deps.log.child({ method: "Subscribe" }));
   const request = grpcCall.request as unknown;
   (async () => {
@@ -59,7 +65,7 @@ export function serveSubscribe(grpcCall: ServerWritableStream<SubscribeRequest, 
  * must be `hello`. Sends are submitted in frame order and acknowledged as
  * they commit, so the next frame is read while one commits.
  */
-export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFrame>, deps: StreamHandlerDeps): void {
+export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFrame>, deps: ChatCallDeps): void {
   const { chat, sender, sessions, opener } = deps;
   const call = new StreamCall(grpcCall as GrpcFrameStream, deps.calls, deps.log.child({ method: "Connect" }));
   const { signal } = call;
