@@ -1,4 +1,4 @@
-import type { ConversationKindName } from "../db/schema.js";
+import { type ConversationKindName, READ_CURSOR_FORWARD } from "../db/schema.js";
 
 // The SQL of a send. Each kind of conversation takes its seqs its own way
 // (SeqSource); every append inserts the messages and moves the sender's read
@@ -42,8 +42,7 @@ const readOwn = ({ conv, sender }: { conv: string; sender: string }) => `
   r AS (
     INSERT INTO read_cursors (user_id, conversation_id, last_read_seq)
     SELECT ${sender}, ${conv}, c.last_seq FROM c
-    ON CONFLICT (user_id, conversation_id) DO UPDATE
-      SET last_read_seq = GREATEST(read_cursors.last_read_seq, EXCLUDED.last_read_seq), updated_at = now()
+    ${READ_CURSOR_FORWARD}
   )`;
 
 /**

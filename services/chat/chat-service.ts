@@ -1,27 +1,26 @@
 import { HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT } from "../lib/contract.js";
 import { AppError } from "../lib/app-error.js";
-import { conversationChannel, userChannel } from "../lib/keys.js";
+import { userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import { quote } from "../lib/text.js";
 import { checkName } from "../lib/validation.js";
 import type { Bus, BusEvent } from "./bus.js";
-import { BROADCAST_ID, directConversationId } from "./conversation-ids.js";
+import { BROADCAST_ID } from "./conversation-ids.js";
 import type { ConversationRow, ConversationStore } from "./conversation-store.js";
 import type { EventPublisher } from "./event-publisher.js";
 import type { GroupStore, GroupView } from "./group-store.js";
 import type { MessageRecord, MessageStore } from "./message-store.js";
-import type { TargetInput } from "./message-sender.js";
+import type { TargetInput, TargetResolver } from "./target-resolver.js";
 import type { Presence } from "./presence.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { ReadCursorStore } from "./read-cursor-store.js";
 import type { UserRef } from "../db/schema.js";
-import type { UserDirectory } from "./user-directory.js";
 
 export interface ChatDomainDeps {
   messages: MessageStore;
   conversations: ConversationStore;
   readCursors: ReadCursorStore;
-  users: UserDirectory;
+  targets: TargetResolver;
   groups: GroupStore;
   bus: Bus;
   events: EventPublisher;
@@ -98,25 +97,22 @@ export class ChatDomain {
   /** Typing is ephemeral: never stored, dropped when over the rate, and not fanned out to broadcast. */
   async typing(user: UserRef, to: TargetInput | undefined): Promise<void> {
     if (!(await this.deps.typingLimiter.take(String(user.id)))) return;
-    const base = { from: user.username, fromUserId: user.id };
-    if (to?.username) {
-      const recipient = await this.deps.users.get(to.username);
-      const event: BusEvent = {
-        type: "typing",
-        ...base,
-        conversationId: directConversationId(user.id, recipient.id),
-        toKind: "direct",
-        toName: recipient.username,
-      };
-      await this.deps.bus.publish(userChannel(recipient.id), event);
-    } else if (to?.group) {
-      const group = await this.deps.groups.get(checkName(to.group, "group name"), user.id);
-      if (!group.isMember) throw new AppError("permission_denied", `not a member of group ${quote(group.name)}`);
-      const event: BusEvent = { type: "typing", ...base, conversationId: group.conversationId, toKind: "group", toName: group.name };
-      await this.deps.bus.publish(conversationChannel(group.conversationId), event);
-    } else if (to?.broadcast !== true) {
-      throw new AppError("invalid_argument", "typing needs a username or a group");
+    const target = await this.deps.targets.resolve(user, to);
+    if (target.kind === "broadcast") return;
+    if (target.kind === "group" && (await this.deps.conversations.access(user.id, target.conversationId)).access !== "ok") {
+      throw new AppError("permission_denied", `not a member of group ${quote(target.toName)}`);
     }
+    const event: BusEvent = {
+      type: "typing",
+      from: user.username,
+      fromUserId: user.id,
+      conversationId: target.conversationId,
+      toKind: target.kind,
+      toName: target.toName,
+    };
+    // A DM's typing goes to the recipient alone; a group's to its channel (the hub does not echo it to the typer).
+    const channels = target.recipientId !== undefined ? [userChannel(target.recipientId)] : target.channels;
+    await Promise.all(channels.map((channel) => this.deps.bus.publish(channel, event)));
   }
 
   /** Group and broadcast conversations a stream must listen to (its DMs arrive on the user's own channel). */

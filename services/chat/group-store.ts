@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
 import { queryRows, type Db } from "../db/client.js";
-import { conversations, groupMembers, groups } from "../db/schema.js";
+import { conversations, groupMembers, groups, READ_CURSOR_FORWARD } from "../db/schema.js";
 import { AppError, isUniqueViolation } from "../lib/app-error.js";
 import { quote } from "../lib/text.js";
 import { groupConversationId } from "./conversation-ids.js";
@@ -77,8 +77,7 @@ export class GroupStore {
           INSERT INTO read_cursors (user_id, conversation_id, last_read_seq)
           SELECT ${userId}::bigint, c.id, c.last_seq
           FROM joined JOIN groups g ON g.id = joined.group_id JOIN conversations c ON c.id = g.conversation_id
-          ON CONFLICT (user_id, conversation_id) DO UPDATE
-            SET last_read_seq = GREATEST(read_cursors.last_read_seq, EXCLUDED.last_read_seq), updated_at = now()
+          ${sql.raw(READ_CURSOR_FORWARD)}
           RETURNING last_read_seq AS last_seq`,
     );
     const view = await this.get(name, userId);

@@ -21,6 +21,7 @@ import { ReplayPlanner } from "./replay-planner.js";
 import { StreamCalls } from "./stream-call.js";
 import { StreamOpener } from "./stream-opener.js";
 import { StreamReconciler } from "./stream-reconciler.js";
+import { TargetResolver } from "./target-resolver.js";
 import { UserDirectory } from "./user-directory.js";
 
 export interface ChatDeps {
@@ -57,10 +58,10 @@ export function createChat({ config, db, prepared, bus, presence, sessions, rate
   const users = new UserDirectory(db);
   const groups = new GroupStore(db);
   const events = new EventPublisher(bus, log.child({ component: "events" }));
+  const targets = new TargetResolver(users, groups);
   const sender = new MessageSender({
     messages,
-    users,
-    groups,
+    targets,
     events,
     sendLimiter: rateLimiter("send", { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst }),
     log,
@@ -69,7 +70,7 @@ export function createChat({ config, db, prepared, bus, presence, sessions, rate
     messages,
     conversations,
     readCursors: new ReadCursorStore(db),
-    users,
+    targets,
     groups,
     bus,
     events,

@@ -1,25 +1,15 @@
 import { AppError } from "../lib/app-error.js";
 import { InFlight } from "../lib/in-flight.js";
-import { conversationChannel, userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import { quote } from "../lib/text.js";
-import { checkBody, checkClientMsgId, checkName } from "../lib/validation.js";
+import { checkBody, checkClientMsgId } from "../lib/validation.js";
 import { AppendBatcher } from "./append-batcher.js";
-import { BROADCAST_ID, directConversationId, groupConversationId } from "./conversation-ids.js";
 import type { EventPublisher } from "./event-publisher.js";
-import type { GroupStore } from "./group-store.js";
 import type { MessageRecord, MessageStore, NewMessage } from "./message-store.js";
 import type { AppendResult } from "./message-store.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { UserRef } from "../db/schema.js";
-import type { UserDirectory } from "./user-directory.js";
-
-/** Where a message (or a typing frame) goes: exactly one of the three. */
-export interface TargetInput {
-  username?: string | undefined;
-  group?: string | undefined;
-  broadcast?: boolean | undefined;
-}
+import type { TargetInput, TargetResolver } from "./target-resolver.js";
 
 export interface SendInput {
   clientMsgId: string;
@@ -29,8 +19,7 @@ export interface SendInput {
 
 export interface MessageSenderDeps {
   messages: MessageStore;
-  users: UserDirectory;
-  groups: GroupStore;
+  targets: TargetResolver;
   events: EventPublisher;
   sendLimiter: RateLimiter;
   log: Logger;
@@ -114,34 +103,23 @@ export class MessageSender {
     attempt: { tookPoint: boolean },
   ): Promise<{ message: NewMessage; channels: string[] }> {
     const body = checkBody(input.body);
-    const to = input.to ?? {};
     if (!(await this.deps.sendLimiter.take(String(user.id)))) {
       throw new AppError("resource_exhausted", "rate limit: too many messages, slow down");
     }
     attempt.tookPoint = true;
-    const base = { senderId: user.id, sender: user.username, body, clientMsgId };
-    if (to.username) {
-      const recipient = await this.deps.users.get(to.username);
-      // The DM's conversation row is created with its first message (MessageStore.append).
-      return {
-        message: { ...base, conversationId: directConversationId(user.id, recipient.id), toKind: "direct", toName: recipient.username },
-        channels: [...new Set([user.id, recipient.id])].map(userChannel),
-      };
-    }
-    if (to.group) {
-      const conversationId = groupConversationId(checkName(to.group, "group name"));
-      // The name as created, not as this sender typed it; undefined when there is no such group.
-      const name = await this.deps.groups.nameOf(conversationId);
-      if (name === undefined) throw new AppError("not_found", `no group named ${quote(to.group)}`);
-      return { message: { ...base, conversationId, toKind: "group", toName: name }, channels: [conversationChannel(conversationId)] };
-    }
-    if (to.broadcast === true) {
-      return {
-        message: { ...base, conversationId: BROADCAST_ID, toKind: "broadcast", toName: "" },
-        channels: [conversationChannel(BROADCAST_ID)],
-      };
-    }
-    throw new AppError("invalid_argument", "to must name a username, a group, or broadcast");
+    const target = await this.deps.targets.resolve(user, input.to);
+    return {
+      message: {
+        senderId: user.id,
+        sender: user.username,
+        body,
+        clientMsgId,
+        conversationId: target.conversationId,
+        toKind: target.kind,
+        toName: target.toName,
+      },
+      channels: target.channels,
+    };
   }
 
   private async commit(message: NewMessage, channels: string[]): Promise<MessageRecord> {

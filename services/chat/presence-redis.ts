@@ -1,5 +1,6 @@
 import type { UserRef } from "../db/schema.js";
 import type { Redis } from "ioredis";
+import { InFlight } from "../lib/in-flight.js";
 import { presenceAnnouncedKey, presenceLeavingKey, presencePodKey, presencePodPrefix, presencePodsKey, presenceUsersKey } from "../lib/keys.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
@@ -44,7 +45,7 @@ export class RedisPresence implements Presence {
   /** This pod's streams per member: the truth the heartbeat writes back. */
   private readonly local = new Map<string, number>();
   private readonly listeners: PresenceListener[] = [];
-  private readonly announcing = new Set<Promise<void>>();
+  private readonly announcing = new InFlight();
   private readonly addScript: RedisScript;
   private readonly removeScript: RedisScript;
   private readonly heartbeatScript: RedisScript;
@@ -130,7 +131,7 @@ export class RedisPresence implements Presence {
   /** Resolves once the reconcile under way, if any, has finished and the changes it claimed were announced. */
   async idle(): Promise<void> {
     await this.chain;
-    await Promise.all([...this.announcing]);
+    await this.announcing.settled();
   }
 
   async close(): Promise<void> {
@@ -141,7 +142,7 @@ export class RedisPresence implements Presence {
     await this.chain;
     this.local.clear();
     await this.leaveScript([presencePodsKey, presenceUsersKey, presenceLeavingKey], [presencePodPrefix, this.pod, this.clock.now()]);
-    await Promise.all([...this.announcing]);
+    await this.announcing.settled();
   }
 
   /** Queues a tick after the one under way; requests made before it starts share it. */
@@ -175,8 +176,8 @@ export class RedisPresence implements Presence {
         [now, presencePodPrefix, this.graceMs, claim],
       )) as [string[], string[], number];
       // Not awaited: a slow announcement must never delay the next heartbeat.
-      for (const value of online) this.track(this.announce(parse(value), true));
-      for (const value of offline) this.track(this.announce(parse(value), false));
+      for (const value of online) this.announcing.track(this.announce(parse(value), true));
+      for (const value of offline) this.announcing.track(this.announce(parse(value), false));
       if (nextDue >= 0) this.arm(nextDue);
     } catch (err) {
       this.log.warn({ err }, "presence heartbeat failed; retrying on the next one");
@@ -188,11 +189,6 @@ export class RedisPresence implements Presence {
   private announce(user: UserRef, online: boolean): Promise<void> {
     this.log.debug({ username: user.username, online }, "presence change claimed");
     return notifyListeners(this.listeners, user, online, this.log);
-  }
-
-  private track(announcing: Promise<void>): void {
-    this.announcing.add(announcing);
-    void announcing.finally(() => this.announcing.delete(announcing));
   }
 
   /** Makes sure a tick runs at `at` (ms) or earlier. */

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { queryRows, type Db } from "../db/client.js";
+import { READ_CURSOR_FORWARD } from "../db/schema.js";
 
 /**
  * Postgres access for read cursors (`read_cursors`): how far each user has
@@ -16,8 +17,7 @@ export class ReadCursorStore {
       this.db,
       sql`INSERT INTO read_cursors (user_id, conversation_id, last_read_seq)
           SELECT ${userId}::bigint, c.id, LEAST(${seq}::bigint, c.last_seq) FROM conversations c WHERE c.id = ${conversationId}
-          ON CONFLICT (user_id, conversation_id) DO UPDATE
-            SET last_read_seq = GREATEST(read_cursors.last_read_seq, EXCLUDED.last_read_seq), updated_at = now()
+          ${sql.raw(READ_CURSOR_FORWARD)}
           RETURNING last_read_seq`,
     );
     return Number(row?.last_read_seq ?? 0);

@@ -23,6 +23,14 @@ export interface UserRef {
   username: string;
 }
 
+/**
+ * The one rule of every write to `read_cursors`: a cursor moves forward only,
+ * never back. Raw SQL, the conflict clause of an `INSERT INTO read_cursors
+ * (user_id, conversation_id, last_read_seq)`.
+ */
+export const READ_CURSOR_FORWARD =
+  "ON CONFLICT (user_id, conversation_id) DO UPDATE SET last_read_seq = GREATEST(read_cursors.last_read_seq, EXCLUDED.last_read_seq), updated_at = now()";
+
 /** Sessions double as the login audit: created, last seen, revoked. */
 export const sessions = pgTable(
   "sessions",
