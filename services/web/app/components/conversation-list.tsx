@@ -13,7 +13,7 @@ export function ConversationList(props: { chats: Chat[]; selected?: string; onOp
           <li key={chat.key}>
             <button type="button" aria-current={chat.key === props.selected ? "true" : undefined} onClick={() => props.onOpen(chat)}>
               <span class="icon" aria-hidden="true">
-                {chat.kind === "group" ? "#" : chat.kind === "broadcast" ? "📣" : "@"}
+                {chat.kind === "group" ? "#" : chat.kind === "broadcast" ? "*" : "@"}
               </span>
               <span class="title">{chat.title}</span>
               {chat.unread > 0 && (
