@@ -29,11 +29,20 @@ function has(command: string): boolean {
   }
 }
 
-/** Installs redis-server and Postgres 15 from Debian when they are missing (root only). */
+/**
+ * Debian's Chromium, which the browser tests drive with playwright-core
+ * (test/helpers/browser.ts). Playwright's own browser download needs the
+ * network at test time and its builds are not Debian's, so `npm test` uses
+ * the distribution package instead.
+ */
+export const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
+
+/** Installs redis-server, Postgres 15 and Chromium from Debian when they are missing (root only). */
 export function ensureInstalled(log: (line: string) => void): void {
   const missing: string[] = [];
   if (!has("redis-server")) missing.push("redis-server");
   if (!existsSync(join(PG_BIN, "initdb"))) missing.push("postgresql");
+  if (!existsSync(CHROMIUM)) missing.push("chromium");
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
     throw new Error(`missing ${missing.join(", ")}: install them (apt-get install -y ${missing.join(" ")})`);

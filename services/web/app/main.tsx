@@ -1,9 +1,7 @@
-// The browser app's entry: mounts the chat into #app. (Scaffold: the app itself is being written.)
+// The browser app's entry: mounts the chat into #app.
 import { render } from "preact";
-
-function App() {
-  return <h1>Parley</h1>;
-}
+import { App } from "./components/app.js";
+import "./app.css";
 
 const root = document.getElementById("app");
 if (root) render(<App />, root);

@@ -1,0 +1,102 @@
+// What the user does besides sending, as calls on the server that update the
+// store: the inbox, opening a chat and paging its history back, marking read,
+// typing, groups, and who is online.
+import type { Group } from "../../../gen/es/parley/chat/v1/chat_pb.js";
+import type { Api } from "./api.js";
+import { type ChatKey, groupKey, targetOf } from "./chat-keys.js";
+import type { ChatStore } from "./store.js";
+
+/** GetHistory page size (the server's default is 50, its maximum 200). */
+const PAGE = 50;
+/** At most one SendTyping per chat per this many ms while the user types. */
+const TYPING_EVERY_MS = 2_000;
+
+export class ChatActions {
+  private readonly lastTyping = new Map<ChatKey, number>();
+  private readonly loading = new Set<ChatKey>();
+
+  constructor(
+    private readonly api: Api,
+    private readonly store: ChatStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async refreshInbox(): Promise<void> {
+    const { conversations } = await this.api.chat.listConversations({});
+    this.store.setInbox(conversations);
+  }
+
+  async refreshOnline(): Promise<void> {
+    const { usernames } = await this.api.chat.listOnlineUsers({});
+    this.store.setOnline(usernames);
+  }
+
+  /** Shows the chat `key`, loading its newest page of history the first time. */
+  async open(key: ChatKey, title: string): Promise<void> {
+    const chat = this.store.chat(key, title);
+    this.store.select(key);
+    if (!chat.historyLoaded) await this.loadOlder(key);
+    await this.markRead(key);
+  }
+
+  /** The page before the oldest message shown (GetHistory before_seq; 0 = the newest page). No-op while one loads or none is left. */
+  async loadOlder(key: ChatKey): Promise<void> {
+    const chat = this.store.chats.get(key);
+    if (!chat?.conversationId || this.loading.has(key) || (chat.historyLoaded && !chat.hasMore)) return;
+    this.loading.add(key);
+    try {
+      const beforeSeq = chat.historyLoaded ? (chat.messages[0]?.seq ?? 0n) : 0n;
+      const page = await this.api.chat.getHistory({ conversationId: chat.conversationId, beforeSeq, limit: PAGE });
+      this.store.addHistory(key, page.messages, page.hasMore);
+    } finally {
+      this.loading.delete(key);
+    }
+  }
+
+  /** Moves the read cursor to the newest message of the chat shown, when the page is visible. */
+  async markRead(key: ChatKey): Promise<void> {
+    const chat = this.store.chats.get(key);
+    if (!chat?.conversationId || this.store.selected !== key || document.visibilityState !== "visible") return;
+    const seq = chat.lastSeq;
+    if (seq <= chat.lastReadSeq) return;
+    this.store.markedRead(key, seq);
+    await this.api.chat.markRead({ conversationId: chat.conversationId, seq });
+  }
+
+  /** Tells the chat's members that the user types, at most once per 2 s per chat; errors are ignored (it is a hint). */
+  typing(key: ChatKey, title: string): void {
+    const at = this.now();
+    if (at - (this.lastTyping.get(key) ?? Number.NEGATIVE_INFINITY) < TYPING_EVERY_MS) return;
+    this.lastTyping.set(key, at);
+    this.api.chat.sendTyping({ to: { kind: targetOf(key, title) } }).catch(() => undefined);
+  }
+
+  /** Groups whose name contains `query` (ignoring case), all when empty. */
+  async listGroups(query: string): Promise<Group[]> {
+    return (await this.api.chat.listGroups({ query })).groups;
+  }
+
+  async createGroup(name: string): Promise<void> {
+    const { group } = await this.api.chat.createGroup({ name });
+    if (group) await this.openGroup(group);
+  }
+
+  async joinGroup(name: string): Promise<void> {
+    const { group } = await this.api.chat.joinGroup({ name });
+    if (group) await this.openGroup(group);
+  }
+
+  async leaveGroup(name: string): Promise<void> {
+    await this.api.chat.leaveGroup({ name });
+    const key = groupKey(name);
+    this.store.chats.delete(key);
+    if (this.store.selected === key) this.store.select(undefined);
+    else this.store.emit();
+  }
+
+  private async openGroup(group: Group): Promise<void> {
+    const key = groupKey(group.name);
+    this.store.chat(key, group.name).conversationId = group.conversationId;
+    await this.open(key, group.name);
+  }
+}

@@ -1,0 +1,208 @@
+// What the page shows, in one place: the inbox, each conversation's messages
+// (deduplicated by conversation and seq), the sends still pending, who is
+// online, who is typing and the connection's state. Components re-render on
+// `subscribe`; everything that changes state goes through a method here.
+import type { Conversation, Message } from "../../../gen/es/parley/chat/v1/chat_pb.js";
+import { type ChatKey, type ChatKind, keyOfConversation, keyOfMessage, kindOf } from "./chat-keys.js";
+
+/** A send not yet acknowledged (`error` unset), or refused for good (`error` is the server's message). */
+export interface PendingSend {
+  clientMsgId: string;
+  body: string;
+  error?: string;
+}
+
+export interface Chat {
+  key: ChatKey;
+  kind: ChatKind;
+  /** The peer's or group's spelling, or `broadcast`. */
+  title: string;
+  /** Unknown until the conversation's first message exists. */
+  conversationId?: string;
+  /** Ascending by seq, no seq twice. */
+  messages: Message[];
+  pending: PendingSend[];
+  unread: number;
+  /** The highest seq known (from the inbox or a message): the Subscribe cursor. */
+  lastSeq: bigint;
+  lastReadSeq: bigint;
+  /** Whether older messages exist before messages[0] (unknown until history is loaded). */
+  hasMore: boolean;
+  historyLoaded: boolean;
+  /** Bumped at each new message: the inbox shows the newest activity first. */
+  activity: number;
+}
+
+export type ConnectionState = { kind: "connecting" } | { kind: "online" } | { kind: "reconnecting"; inMs: number; reason: string };
+
+export class ChatStore {
+  readonly chats = new Map<ChatKey, Chat>();
+  selected: ChatKey | undefined;
+  online = new Set<string>();
+  /** Who types in which chat, until when (ms since epoch). */
+  typing = new Map<ChatKey, { from: string; until: number }>();
+  connection: ConnectionState = { kind: "connecting" };
+  private tick = 0;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(readonly me: string) {}
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The inbox, newest activity first. */
+  inbox(): Chat[] {
+    return [...this.chats.values()].sort((a, b) => b.activity - a.activity);
+  }
+
+  /** The chat for `key`, created empty when it is new (a DM before its first message). */
+  chat(key: ChatKey, title: string): Chat {
+    let chat = this.chats.get(key);
+    if (!chat) {
+      chat = {
+        key,
+        kind: kindOf(key),
+        title,
+        messages: [],
+        pending: [],
+        unread: 0,
+        lastSeq: 0n,
+        lastReadSeq: 0n,
+        hasMore: true,
+        historyLoaded: false,
+        activity: 0,
+      };
+      this.chats.set(key, chat);
+    }
+    return chat;
+  }
+
+  /** ListConversations' answer; its order (newest activity first) becomes the activity order. */
+  setInbox(conversations: Conversation[]): void {
+    conversations.forEach((c, i) => {
+      const chat = this.chat(keyOfConversation(c.kind, c.title), c.title);
+      chat.conversationId = c.id;
+      if (c.lastSeq > chat.lastSeq) chat.lastSeq = c.lastSeq;
+      if (c.lastReadSeq > chat.lastReadSeq) chat.lastReadSeq = c.lastReadSeq;
+      chat.unread = chat.key === this.selected ? 0 : Number(c.unread);
+      if (chat.activity <= 0) chat.activity = -i;
+    });
+    this.emit();
+  }
+
+  /**
+   * Files a delivered or fetched message once (by conversation and seq); a
+   * pending send with its client_msg_id is settled. Returns whether it was new.
+   */
+  addMessage(message: Message, live: boolean): boolean {
+    const { key, title } = keyOfMessage(message.to, message.sender, this.me);
+    const chat = this.chat(key, title);
+    chat.conversationId = message.conversationId;
+    if (message.sender.toLowerCase() === this.me.toLowerCase()) {
+      chat.pending = chat.pending.filter((p) => p.clientMsgId !== message.clientMsgId);
+    }
+    const at = insertionPoint(chat.messages, message.seq);
+    if (chat.messages[at]?.seq === message.seq) {
+      this.emit();
+      return false;
+    }
+    chat.messages.splice(at, 0, message);
+    const newest = message.seq > chat.lastSeq;
+    if (newest) chat.lastSeq = message.seq;
+    if (live && newest) {
+      chat.activity = ++this.tick + 1e12;
+      const mine = message.sender.toLowerCase() === this.me.toLowerCase();
+      if (!mine && key !== this.selected && message.seq > chat.lastReadSeq) chat.unread += 1;
+      if (this.typing.get(key)?.from === message.sender) this.typing.delete(key);
+    }
+    this.emit();
+    return true;
+  }
+
+  /** The highest seq known per conversation: the Subscribe cursors (the stream replays what follows). */
+  cursors(): { conversationId: string; seq: bigint }[] {
+    const out: { conversationId: string; seq: bigint }[] = [];
+    for (const chat of this.chats.values()) {
+      if (chat.conversationId && chat.lastSeq > 0n) out.push({ conversationId: chat.conversationId, seq: chat.lastSeq });
+    }
+    return out;
+  }
+
+  addPending(key: ChatKey, title: string, pending: PendingSend): void {
+    const chat = this.chat(key, title);
+    chat.pending = [...chat.pending, pending];
+    chat.activity = ++this.tick + 1e12;
+    this.emit();
+  }
+
+  failPending(key: ChatKey, clientMsgId: string, error: string): void {
+    const chat = this.chats.get(key);
+    if (!chat) return;
+    chat.pending = chat.pending.map((p) => (p.clientMsgId === clientMsgId ? { ...p, error } : p));
+    this.emit();
+  }
+
+  /** Older messages from GetHistory, and whether there are more before them. */
+  addHistory(key: ChatKey, messages: Message[], hasMore: boolean): void {
+    const chat = this.chats.get(key);
+    if (!chat) return;
+    for (const m of messages) this.addMessage(m, false);
+    chat.hasMore = hasMore;
+    chat.historyLoaded = true;
+    this.emit();
+  }
+
+  select(key: ChatKey | undefined): void {
+    this.selected = key;
+    const chat = key ? this.chats.get(key) : undefined;
+    if (chat) chat.unread = 0;
+    this.emit();
+  }
+
+  markedRead(key: ChatKey, seq: bigint): void {
+    const chat = this.chats.get(key);
+    if (!chat || seq <= chat.lastReadSeq) return;
+    chat.lastReadSeq = seq;
+    chat.unread = 0;
+    this.emit();
+  }
+
+  setOnline(usernames: string[]): void {
+    this.online = new Set(usernames);
+    this.emit();
+  }
+
+  presence(username: string, online: boolean): void {
+    if (online) this.online.add(username);
+    else this.online.delete(username);
+    this.emit();
+  }
+
+  typingIn(key: ChatKey, from: string, until: number): void {
+    this.typing.set(key, { from, until });
+    this.emit();
+  }
+
+  setConnection(state: ConnectionState): void {
+    this.connection = state;
+    this.emit();
+  }
+
+  emit(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
+/** Where seq belongs in an ascending list (binary search); equal to an existing index when present. */
+function insertionPoint(messages: Message[], seq: bigint): number {
+  let lo = 0;
+  let hi = messages.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (messages[mid].seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

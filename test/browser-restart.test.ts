@@ -1,0 +1,132 @@
+// A server restart in the middle of a browser conversation: the page says it
+// is reconnecting, a message typed meanwhile stays pending and goes out once
+// the server is back (same client_msg_id), what the peer sent during the gap
+// is replayed from the page's cursors, and every message shows exactly once.
+// Once with SIGTERM (the pod drains: a `drain` frame, then the stream ends) and
+// once with SIGKILL (the socket just dies). Fixed ports, so that the same page
+// finds the new process.
+import anyTest, { type TestFn } from "ava";
+import type { Browser, Page } from "playwright-core";
+import { freePort } from "../scripts/local-services.js";
+import {
+  connectionStatus,
+  launchBrowser,
+  openApp,
+  openDirect,
+  send,
+  shownMessages,
+  signUp,
+  waitForMessages,
+  waitForText,
+} from "./helpers/browser.js";
+import { connect, type Inbox, newUser, type TestUser, uniqueName } from "./helpers/clients.js";
+import { freshDatabase } from "./helpers/infra.js";
+import { type ChildServer, type Env, NO_RATE_LIMIT, spawnServer, stopPod } from "./helpers/servers.js";
+
+const test = anyTest as TestFn<{ browser: Browser; pods: ChildServer[] }>;
+
+test.before(async (t) => {
+  t.context.pods = [];
+  t.context.browser = await launchBrowser();
+});
+
+test.after.always(async (t) => {
+  await t.context.browser?.close();
+  for (const pod of t.context.pods) await stopPod(pod, 5_000);
+});
+
+/** Kills the running pod with `signal`, checks the page says so, types a message into the gap, starts a new pod. */
+async function restart(
+  t: { context: { pods: ChildServer[] } },
+  signal: NodeJS.Signals,
+  start: () => Promise<ChildServer>,
+  page: Page,
+  gapBody: string,
+): Promise<void> {
+  const pod = t.context.pods.at(-1);
+  if (!pod) throw new Error("no pod running");
+  pod.kill(signal);
+  await pod.exited;
+  await waitForText(connectionStatus(page), /Reconnecting/);
+  await send(page, gapBody);
+  const shown = await shownMessages(page);
+  if (!shown.some((m) => m.body === gapBody && m.pending)) throw new Error(`"${gapBody}" is not shown as pending: ${JSON.stringify(shown)}`);
+  t.context.pods.push(await start());
+}
+
+test("after a restart mid-conversation (SIGTERM, then SIGKILL) the page reconnects and shows every message once", async (t) => {
+  const [grpcPort, webPort] = [await freePort(), await freePort()];
+  const env: Env = { DATABASE_URL: await freshDatabase(), REDIS_URL: undefined, WEB_PORT: String(webPort), ...NO_RATE_LIMIT };
+  const start = () => spawnServer(env, grpcPort);
+  t.context.pods.push(await start());
+  const address = `127.0.0.1:${grpcPort}`;
+
+  const ben: TestUser = await newUser(address, "ben");
+  const benInbox: Inbox = await connect(ben, address);
+  t.teardown(() => benInbox.client.close());
+  const page = await openApp(t.context.browser, `http://127.0.0.1:${webPort}/`);
+  await signUp(page, uniqueName("ana"));
+  await openDirect(page, ben.username);
+  await send(page, "one");
+  await benInbox.until(() => benInbox.bodies().includes("one"), "ben gets one");
+  await ben.api.send({ username: benInbox.messages[0].sender }, "two", "ben-2");
+  const expected = ["one", "two"];
+  await waitForMessages(page, expected);
+
+  for (const [signal, n] of [
+    ["SIGTERM", 3],
+    ["SIGKILL", 5],
+  ] as const) {
+    await restart(t, signal, start, page, `typed while down ${n}`);
+    // Ben sends as soon as the new pod is up: the page may get it live or replayed from its cursor.
+    await sendRetrying(ben, benInbox.messages[0].sender, `after restart ${n}`, `ben-${n}`);
+    expected.push(`typed while down ${n}`, `after restart ${n}`);
+    // Pending until acknowledged, then the server's order; the two may commit either way round.
+    await waitForText(connectionStatus(page), /^Online$/, 20_000);
+    const shown = await waitForSameSet(page, expected);
+    t.deepEqual(shown.slice(0, expected.length - 2), expected.slice(0, -2));
+    expected.splice(0, expected.length, ...shown);
+  }
+  await benInbox.until(
+    () => benInbox.bodies().filter((b) => b.startsWith("typed while down")).length === 2,
+    "ben gets each message typed during a restart",
+  );
+  t.deepEqual(
+    benInbox.bodies().filter((b) => b.startsWith("typed while down")),
+    ["typed while down 3", "typed while down 5"],
+  );
+});
+
+/** Waits until the page shows exactly the bodies of `expected` (any order), each once and acknowledged; returns them in shown order. */
+async function waitForSameSet(page: Page, expected: string[], timeoutMs = 20_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  const want = [...expected].sort().join("\n");
+  let shown: { body: string; pending: boolean }[] = [];
+  while (Date.now() < deadline) {
+    shown = await shownMessages(page);
+    if (
+      shown.every((m) => !m.pending) &&
+      shown
+        .map((m) => m.body)
+        .sort()
+        .join("\n") === want
+    )
+      return shown.map((m) => m.body);
+    await page.waitForTimeout(50);
+  }
+  throw new Error(`timed out waiting for ${JSON.stringify(expected)} once each; shown: ${JSON.stringify(shown)}`);
+}
+
+/** Ben's unary send, retried with the same client_msg_id while his channel reconnects to the new pod. */
+async function sendRetrying(ben: TestUser, to: string, body: string, clientMsgId: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      await ben.api.send({ username: to }, body, clientMsgId);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
