@@ -21,6 +21,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 FROM node:20-slim AS runtime
 ENV NODE_ENV=production \
     GRPC_PORT=50051 \
+    WEB_PORT=8080 \
     PARLEY_DATA_DIR=/data
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
@@ -32,6 +33,7 @@ COPY services ./services
 RUN mkdir -p /data && chown node:node /data
 # The base image's unprivileged user (uid 1000); k8s/ runs it with runAsUser 1000.
 USER node
-EXPOSE 50051
+# gRPC, and the web server (the app and gRPC-web; WEB_PORT=off turns it off).
+EXPOSE 50051 8080
 # node itself, not `npm start`: npm does not pass SIGTERM on, and the drain starts with it.
 CMD ["node", "--import", "tsx", "services/main.ts"]

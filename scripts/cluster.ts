@@ -29,11 +29,18 @@ const children: ChildProcess[] = [];
 for (let i = 0; i < pods; i++) {
   const port = basePort + i;
   const child = spawn(process.execPath, ["--import", "tsx", "services/main.ts"], {
-    env: { ...process.env, DATABASE_URL: postgres.url, REDIS_URL: redis.url, GRPC_PORT: String(port), POD_NAME: `pod-${i + 1}` },
+    env: {
+      ...process.env,
+      DATABASE_URL: postgres.url,
+      REDIS_URL: redis.url,
+      GRPC_PORT: String(port),
+      WEB_PORT: String(8080 + i),
+      POD_NAME: `pod-${i + 1}`,
+    },
     stdio: ["ignore", "inherit", "inherit"],
   });
   children.push(child);
-  say(`pod-${i + 1} on localhost:${port} (pid ${child.pid})`);
+  say(`pod-${i + 1} on localhost:${port}, web on http://localhost:${8080 + i} (pid ${child.pid})`);
 }
 say(`try: npm run chat -- --server localhost:${basePort}   (and localhost:${basePort + 1} in another terminal)`);
 say(`SIGTERM one pod to watch clients move: kill ${children[0]?.pid}`);

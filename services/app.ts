@@ -8,15 +8,22 @@ import type { Logger } from "./lib/logger.js";
 import { createShutdown } from "./lib/shutdown.js";
 import { createScaler } from "./scaler/main.js";
 import { openBackends } from "./backends.js";
+import { buildWebApp } from "./web/app-bundle.js";
+import { startWebServer, type WebServer } from "./web/web-server.js";
 
 export interface Parley {
   readonly port: number;
+  /** The web server's port (the app and gRPC-web), or undefined when WEB_PORT is off. */
+  readonly webPort: number | undefined;
   /** The ordered, idempotent, time-bounded drain; resolves when everything is closed. */
   shutdown(): Promise<void>;
 }
 
 /** Starts the services that `config.services` names, on one gRPC port. */
 export async function startParley(config: Config, log: Logger): Promise<Parley> {
+  // Bundled while the database opens; awaited (and its errors seen) only when the web server starts.
+  const webFiles = config.webPort === undefined ? undefined : buildWebApp();
+  webFiles?.catch(() => undefined);
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -51,6 +58,7 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
     maxConnectionAgeGraceMs: config.maxConnectionAgeGraceSeconds * 1000,
   });
 
+  let web: WebServer | undefined;
   const timeoutMs = config.shutdownTimeoutSeconds * 1000;
   const shutdown = createShutdown(log, timeoutMs, [
     { name: "health NOT_SERVING", run: () => server.markNotServing() },
@@ -62,6 +70,8 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
         log.info({ streams: chat?.drain("pod shutting down") ?? 0 }, "streams drained");
       },
     },
+    // After the drain, so that the drain frame and the UNAVAILABLE that ends each stream reach the browsers.
+    { name: "close web server", run: () => web?.close(timeoutMs / 4) },
     { name: "finish in-flight calls", run: () => server.close(timeoutMs / 2) },
     { name: "finish in-flight sends", run: () => chat?.waitForSends() },
     // The removals of the drained streams, then this pod's presence, then the announcements they caused.
@@ -73,5 +83,14 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
     { name: "close Redis", run: () => closeBackends() },
     { name: "close database", run: () => database.close() },
   ]);
-  return { port: server.port, shutdown };
+  if (config.webPort !== undefined && webFiles !== undefined) {
+    try {
+      web = await startWebServer({ port: config.webPort, grpcPort: server.port, files: await webFiles, log });
+    } catch (err) {
+      // WEB_PORT taken, or the app does not build: nothing else may stay open.
+      await shutdown();
+      throw err;
+    }
+  }
+  return { port: server.port, webPort: web?.port, shutdown };
 }

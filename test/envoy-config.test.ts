@@ -4,6 +4,7 @@
 // path where it was made. Needs no database and no Envoy binary.
 import { fileURLToPath } from "node:url";
 import test from "ava";
+import { ENVOY_CORS_POLICY } from "../services/web/cors-policy.js";
 import { formatProblem, readEnvoyConfig, validateEnvoyConfig, type Problem } from "../scripts/validate/envoy.js";
 
 const CONFIG_FILE = fileURLToPath(new URL("../envoy/envoy.yaml", import.meta.url));
@@ -15,6 +16,7 @@ const CORS = `${VHOST}.typed_per_filter_config["envoy.filters.http.cors"]`;
 const ROUTES = `${VHOST}.routes`;
 const AUTH = "static_resources.clusters[0]";
 const CHAT = "static_resources.clusters[1]";
+const WEB = "static_resources.clusters[2]";
 
 /** A copy of the real config with one change made to it. */
 function broken(change: (config: any) => void): unknown {
@@ -217,6 +219,38 @@ const cases: Case[] = [
     path: `${CHAT}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address`,
     message: /chat-headless\.parley\.svc\.cluster\.local/,
   },
+  {
+    title: "the page routed to the gRPC cluster",
+    change: (c) => (routes(c).find((r) => r.match.path === "/app.js").route.cluster = "chat"),
+    path: `${ROUTES}[5].route.cluster`,
+    message: /the page's \/app\.js must go to cluster "web"/,
+  },
+  {
+    title: "a page path without a route",
+    change: (c) => {
+      hcm(c).route_config.virtual_hosts[0].routes = routes(c).filter((r) => r.match.path !== "/app.css");
+    },
+    path: ROUTES,
+    message: /no route for the page's \/app\.css/,
+  },
+  {
+    title: "the page's cluster speaking HTTP/2 to the HTTP/1.1 web server",
+    change: (c) =>
+      (c.static_resources.clusters[2].typed_extension_protocol_options = {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+          "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+          explicit_http_config: { http2_protocol_options: {} },
+        },
+      }),
+    path: `${WEB}.typed_extension_protocol_options`,
+    message: /HTTP\/1\.1 only/,
+  },
+  {
+    title: "the page's cluster on the gRPC port",
+    change: (c) => (c.static_resources.clusters[2].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value = 50051),
+    path: `${WEB}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value`,
+    message: /must be 8080, the chat pods' WEB_PORT/,
+  },
 ];
 
 for (const { title, change, path, message } of cases) {
@@ -226,3 +260,16 @@ for (const { title, change, path, message } of cases) {
     t.truthy(hit, `expected a problem at ${path} matching ${message}, got:\n${listing(problems)}`);
   });
 }
+
+test("the embedded gateway's CORS policy is envoy.yaml's", (t) => {
+  const policy = (original as any).static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0]
+    .typed_per_filter_config["envoy.filters.http.cors"];
+  const regexes = policy.allow_origin_string_match.map((m: any) => m.safe_regex.regex);
+  t.deepEqual(regexes, [".*"]);
+  t.is(ENVOY_CORS_POLICY.allowOrigin.source, "^(?:.*)$");
+  t.is(ENVOY_CORS_POLICY.allowMethods, policy.allow_methods);
+  t.is(ENVOY_CORS_POLICY.allowHeaders, policy.allow_headers);
+  t.is(ENVOY_CORS_POLICY.exposeHeaders, policy.expose_headers);
+  t.is(ENVOY_CORS_POLICY.maxAge, policy.max_age);
+  t.is(ENVOY_CORS_POLICY.allowCredentials, policy.allow_credentials);
+});

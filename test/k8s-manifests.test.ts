@@ -326,10 +326,31 @@ test("PodDisruptionBudgets, Postgres on a volume claim, and Services that select
   );
 });
 
+test("WEB_PORT: the chat pods serve the page on 8080 and declare it; auth and scaler turn the web server off", (t) => {
+  const setEnv = (deployment: string, value: string | undefined) => (o: K8sObject[]) => {
+    const env = container(o, deployment).env as { name: string; value?: string }[];
+    const entry = env.find((e) => e.name === "WEB_PORT");
+    if (value === undefined) env.splice(env.indexOf(entry as never), 1);
+    else if (entry) entry.value = value;
+  };
+  hasProblem(t, problemsAfter(t, "base", setEnv("chat", "9090")), /^Deployment\/chat: WEB_PORT must be "8080"/);
+  hasProblem(t, problemsAfter(t, "base", setEnv("chat", "off")), /^Deployment\/chat: WEB_PORT must be "8080"/);
+  hasProblem(t, problemsAfter(t, "base", setEnv("auth", undefined)), /^Deployment\/auth: WEB_PORT must be "off"/);
+  hasProblem(t, problemsAfter(t, "base", setEnv("scaler", "8080")), /^Deployment\/scaler: WEB_PORT must be "off"/);
+  const noPort = problemsAfter(t, "base", (o) => {
+    const c = container(o, "chat");
+    c.ports = c.ports.filter((p: { containerPort: number }) => p.containerPort !== 8080);
+  });
+  hasProblem(t, noPort, /^Deployment\/chat: container port 8080 is not declared/);
+});
+
 test("NetworkPolicies: a default deny, each hop of the data flow allowed, the databases closed to the edge", (t) => {
   const drop = (name: string) => (o: K8sObject[]) => o.splice(o.indexOf(find(o, "NetworkPolicy", name)), 1);
   hasProblem(t, problemsAfter(t, "base", drop("default-deny-ingress")), /no NetworkPolicy denies ingress by default/);
   hasProblem(t, problemsAfter(t, "base", drop("allow-envoy-to-auth-and-chat")), /NetworkPolicies block envoy → chat:50051/);
+  hasProblem(t, problemsAfter(t, "base", drop("allow-envoy-to-chat-web")), /NetworkPolicies block envoy → chat:8080/);
+  const webOpen = problemsAfter(t, "base", (o) => delete find(o, "NetworkPolicy", "allow-envoy-to-chat-web").spec.ingress[0].from);
+  hasProblem(t, webOpen, /NetworkPolicies allow clients outside the cluster → chat:8080/);
   hasProblem(t, problemsAfter(t, "controller", drop("allow-autoscalers-to-scaler")), /NetworkPolicies block parley-controller → scaler:50051/);
   const open = problemsAfter(t, "base", (o) => delete find(o, "NetworkPolicy", "allow-servers-to-postgres").spec.ingress[0].from);
   hasProblem(t, open, /NetworkPolicies allow envoy → postgres:5432/);

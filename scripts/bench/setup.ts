@@ -59,6 +59,8 @@ export async function startInfra(log: (line: string) => void, podCount = 2, sioC
     DATABASE_URL: postgres.url,
     REDIS_URL: redis.url,
     GRPC_PORT: String(port),
+    // Several pods on one machine, and no browser in the benchmark.
+    WEB_PORT: "off",
     POD_NAME: name,
     LOG_LEVEL: "warn",
     // The benchmark measures delivery, not flood control.

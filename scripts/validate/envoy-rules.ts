@@ -37,6 +37,12 @@ export interface EdgeExpectations {
    * the client's 20 s ping and the servers' 60 s HTTP/2 keepalive.
    */
   minStreamIdleSeconds: number;
+  /**
+   * The browser app's page: these paths (GET) go to `cluster`, which resolves
+   * the chat pods' headless Service on their WEB_PORT over HTTP/1.1 (the web
+   * server of services/web/web-server.ts speaks no h2c).
+   */
+  page: { paths: string[]; cluster: string; upstreamHost: string; port: number };
   /** Headers a gRPC-web browser client must be allowed to send / to read. */
   corsAllowHeaders: string[];
   corsExposeHeaders: string[];
@@ -47,6 +53,7 @@ export const PARLEY_EDGE: EdgeExpectations = {
   upstreamHost: (cluster) => `${cluster}-headless.parley.svc.cluster.local`,
   upstreamPort: 50051,
   minStreamIdleSeconds: 60,
+  page: { paths: ["/", "/app.js", "/app.css"], cluster: "web", upstreamHost: "chat-headless.parley.svc.cluster.local", port: 8080 },
   corsAllowHeaders: ["content-type", "x-grpc-web", "x-user-agent", "authorization", "grpc-timeout"],
   corsExposeHeaders: ["grpc-status", "grpc-message"],
 };
@@ -106,7 +113,35 @@ export function checkParleyEdge(config: unknown, expect: EdgeExpectations = PARL
     if (i === undefined) report("static_resources.clusters", `no cluster "${cluster}" for ${service}`);
     else checkCluster(clusters[i], `static_resources.clusters[${i}]`, cluster, service, expect, report);
   }
+  const pageIndex = clusterIndex.get(expect.page.cluster);
+  if (pageIndex === undefined) report("static_resources.clusters", `no cluster "${expect.page.cluster}" for the browser app's page`);
+  else checkPageCluster(clusters[pageIndex], `static_resources.clusters[${pageIndex}]`, expect, report);
   return problems;
+}
+
+/** The page's cluster: every chat pod (STRICT_DNS on the headless Service) on WEB_PORT, plain HTTP/1.1, health-checked on `/`. */
+function checkPageCluster(cluster: unknown, path: string, expect: EdgeExpectations, report: Report): void {
+  if (get(cluster, "type") !== "STRICT_DNS") report(childPath(path, "type"), "must be STRICT_DNS, so every chat pod serves the page");
+  const http = get(get(get(cluster, "typed_extension_protocol_options"), UPSTREAM_HTTP_OPTIONS), "explicit_http_config");
+  if (isObject(get(http, "http2_protocol_options"))) {
+    report(childPath(path, "typed_extension_protocol_options"), "the web server speaks HTTP/1.1 only: no http2_protocol_options");
+  }
+  const checks = list(get(cluster, "health_checks"));
+  if (!checks.some((c) => get(get(c, "http_health_check"), "path") === "/")) {
+    report(childPath(path, "health_checks"), 'needs an http_health_check on "/", so a pod whose web server is down gets no page requests');
+  }
+  const endpointsPath = `${path}.load_assignment.endpoints`;
+  const sockets = list(get(get(cluster, "load_assignment"), "endpoints")).flatMap((e, i) =>
+    list(get(e, "lb_endpoints")).map((lb, j) => ({
+      at: `${endpointsPath}[${i}].lb_endpoints[${j}].endpoint.address.socket_address`,
+      socket: get(get(get(lb, "endpoint"), "address"), "socket_address"),
+    })),
+  );
+  if (sockets.length === 0) report(endpointsPath, "no endpoint to resolve");
+  for (const { at, socket } of sockets) {
+    if (get(socket, "address") !== expect.page.upstreamHost) report(`${at}.address`, `must be ${expect.page.upstreamHost}`);
+    if (Number(get(socket, "port_value")) !== expect.page.port) report(`${at}.port_value`, `must be ${expect.page.port}, the chat pods' WEB_PORT`);
+  }
 }
 
 type Report = (path: string, message: string) => void;
@@ -168,6 +203,17 @@ function checkConnectionManager(
 
   const host = hosts[hostIndex];
   const hostPath = `${routeConfigPath}.virtual_hosts[${hostIndex}]`;
+  for (const page of expect.page.paths) {
+    const r = list(get(host, "routes")).findIndex((route) => matches(get(route, "match"), page));
+    const cluster = get(get(list(get(host, "routes"))[r], "route"), "cluster");
+    if (r < 0) report(childPath(hostPath, "routes"), `no route for the page's ${page}`);
+    else if (cluster !== expect.page.cluster) {
+      report(
+        `${hostPath}.routes[${r}].route.cluster`,
+        `the page's ${page} must go to cluster "${expect.page.cluster}", goes to ${JSON.stringify(cluster)}`,
+      );
+    }
+  }
   const streamIdle = durationSeconds(get(hcm, "stream_idle_timeout")) ?? 300;
   for (const rpc of rpcs) {
     const r = list(get(host, "routes")).findIndex((route) => matches(get(route, "match"), rpc.path));

@@ -11,6 +11,8 @@ import { selects, type LabelSelector } from "./k8s-network.js";
 export const NAMESPACE = "parley";
 /** The one port every Parley server listens on. */
 export const GRPC_PORT = 50051;
+/** The chat pods' WEB_PORT: the page, for Envoy's `web` cluster. */
+export const WEB_PORT = 8080;
 
 /** A Deployment, StatefulSet or Job, reduced to what the rules look at. */
 export interface Workload {

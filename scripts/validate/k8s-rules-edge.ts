@@ -5,7 +5,7 @@ import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/Netw
 import type { IConfigMap } from "kubernetes-models/v1/ConfigMap";
 import type { IService } from "kubernetes-models/v1/Service";
 import { parse } from "yaml";
-import { GRPC_PORT, type Manifests, NAMESPACE } from "./k8s-manifests.js";
+import { GRPC_PORT, type Manifests, NAMESPACE, WEB_PORT } from "./k8s-manifests.js";
 import { ingressAllowed, type Source } from "./k8s-network.js";
 
 /** The key under which the Envoy ConfigMap carries the file. */
@@ -130,6 +130,8 @@ function networkProblems(m: Manifests): string[] {
     hop("clients outside the cluster", "outside", "envoy", 8080),
     hop("envoy", pod("envoy"), "auth", GRPC_PORT),
     hop("envoy", pod("envoy"), "chat", GRPC_PORT),
+    hop("envoy", pod("envoy"), "chat", WEB_PORT),
+    hop("clients outside the cluster", "outside", "chat", WEB_PORT, false),
     ...["auth", "chat", "scaler"].flatMap((s) => [hop(s, pod(s), "postgres", 5432), hop(s, pod(s), "redis", 6379)]),
     hop("KEDA (namespace keda)", keda, "scaler", GRPC_PORT),
     ...(controller ? [hop(controller.name, pod(controller.name), "scaler", GRPC_PORT)] : []),

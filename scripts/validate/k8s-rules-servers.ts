@@ -6,7 +6,7 @@ import type { IPodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisrup
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IProbe } from "kubernetes-models/v1/Probe";
 import { ConfigError, loadConfig } from "../../services/lib/config.js";
-import { GRPC_PORT, type Manifests, type Workload } from "./k8s-manifests.js";
+import { GRPC_PORT, type Manifests, WEB_PORT, type Workload } from "./k8s-manifests.js";
 import { selects } from "./k8s-network.js";
 
 /** Each server Deployment, by the name of the service it hosts, and the health service its probes ask about. */
@@ -43,12 +43,26 @@ export function checkServers(m: Manifests): string[] {
     problems.push(...probeProblems(at, "readiness", server.readinessProbe, healthService));
     problems.push(...probeProblems(at, "liveness", server.livenessProbe, healthService));
     if (!(server.ports ?? []).some((p) => p.containerPort === GRPC_PORT)) problems.push(`${at}: container port ${GRPC_PORT} is not declared`);
+    problems.push(...webProblems(at, name, server, env));
     problems.push(...shutdownProblems(at, w, server, env));
     problems.push(...settingsProblems(at, m, server, env));
     if (name !== "scaler") problems.push(...migrationProblems(m, w));
   }
   if (images.size > 1) problems.push(`the servers run different images (${[...images].join(", ")}); Parley is one image`);
   problems.push(...budgetProblems(m), ...postgresProblems(m));
+  return problems;
+}
+
+/**
+ * WEB_PORT (default 8080): the chat pods serve the page on it, for Envoy's
+ * `web` cluster, and declare the port; the other servers turn it off.
+ */
+function webProblems(at: string, name: string, server: IContainer, env: Record<string, string>): string[] {
+  if (name !== "chat") return env.WEB_PORT?.toLowerCase() === "off" ? [] : [`${at}: WEB_PORT must be "off" (only the chat pods serve the page)`];
+  const problems: string[] = [];
+  if (env.WEB_PORT !== String(WEB_PORT))
+    problems.push(`${at}: WEB_PORT must be "${WEB_PORT}" (Envoy's web cluster), not ${JSON.stringify(env.WEB_PORT)}`);
+  if (!(server.ports ?? []).some((p) => p.containerPort === WEB_PORT)) problems.push(`${at}: container port ${WEB_PORT} is not declared`);
   return problems;
 }
 

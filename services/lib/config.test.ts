@@ -19,6 +19,7 @@ function problemsOf(env: Record<string, string>): string[] {
 test("an empty environment gives the documented defaults", (t) => {
   t.deepEqual(loadConfig({}), {
     grpcPort: 50051,
+    webPort: 8080,
     services: ["auth", "chat", "scaler"],
     databaseUrl: undefined,
     databaseStatementTimeoutSeconds: 5,
@@ -36,6 +37,16 @@ test("an empty environment gives the documented defaults", (t) => {
     presenceTtlSeconds: 15,
     presenceGraceSeconds: 5,
   });
+});
+
+test("WEB_PORT: a port, 0 for a free one, off (any case) for no web server; anything else is a problem", (t) => {
+  t.is(loadConfig({ WEB_PORT: "9090" }).webPort, 9090);
+  t.is(loadConfig({ WEB_PORT: " 0 " }).webPort, 0);
+  t.is(loadConfig({ WEB_PORT: "off" }).webPort, undefined);
+  t.is(loadConfig({ WEB_PORT: "OFF" }).webPort, undefined);
+  t.is(loadConfig({ WEB_PORT: "" }).webPort, 8080);
+  t.true(problemsOf({ WEB_PORT: "no" }).some((p) => p.includes("WEB_PORT")));
+  t.true(problemsOf({ WEB_PORT: "70000" }).some((p) => p.includes("WEB_PORT")));
 });
 
 test("blank values count as unset", (t) => {

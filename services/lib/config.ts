@@ -13,6 +13,14 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface Config {
   /** GRPC_PORT: one port for every hosted service; 0 picks a free one. Default 50051. */
   grpcPort: number;
+  /**
+   * WEB_PORT: where the embedded web server serves the browser app and
+   * gRPC-web (services/web/web-server.ts); 0 picks a free one. `off` (any
+   * case) runs no web server: pods behind Envoy that host no chat, and
+   * tests that need no browser. Default 8080, so that `npm start` and a
+   * browser at http://localhost:8080 give a working chat.
+   */
+  webPort: number | undefined;
   /** SERVICES: comma list of auth, chat, scaler. Default all three. */
   services: ServiceName[];
   /** DATABASE_URL: Postgres URL; undefined means embedded PGlite. */
@@ -91,6 +99,7 @@ export function loadConfig(env: Env = process.env): Config {
   const read = new EnvReader(env);
   const config: Config = {
     grpcPort: read.int("GRPC_PORT", 50051, 0, 65535),
+    webPort: read.raw("WEB_PORT")?.toLowerCase() === "off" ? undefined : read.int("WEB_PORT", 8080, 0, 65535),
     services: read.list("SERVICES", SERVICE_NAMES, SERVICE_NAMES),
     databaseUrl: read.url("DATABASE_URL", ["postgres:", "postgresql:"]),
     dataDir: read.string("PARLEY_DATA_DIR", "./.parley"),

@@ -182,7 +182,13 @@ export function startController(api: LocalScaleApiServer, env: Record<string, st
 
 /** A Parley server in this process on a fixed port, so it can stop and come back where the controller looks. */
 export function startParleyOn(port: number, databaseUrl: string): Promise<Parley> {
-  const config = loadConfig({ DATABASE_URL: databaseUrl, GRPC_PORT: String(port), POD_NAME: "scaler-pod", SHUTDOWN_TIMEOUT_SECONDS: "5" });
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    GRPC_PORT: String(port),
+    WEB_PORT: "off",
+    POD_NAME: "scaler-pod",
+    SHUTDOWN_TIMEOUT_SECONDS: "5",
+  });
   return startParley(config, pino({ level: "silent" }));
 }
 

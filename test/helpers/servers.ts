@@ -13,18 +13,35 @@ export const NO_RATE_LIMIT: Env = { RATE_LIMIT_PER_SECOND: "100000", RATE_LIMIT_
 
 export interface InProcessServer extends Parley {
   address: string;
+  /** `http://127.0.0.1:<port>` of the web server (the app and gRPC-web), or undefined when WEB_PORT is off. */
+  webUrl: string | undefined;
 }
 
 /**
- * Starts Parley in this process on a free port. It logs nowhere (or at
+ * Tests never bind the default WEB_PORT (8080): the web server is off unless
+ * a test asks for it with WEB_PORT "0" (a free port) or a port of its own.
+ */
+function testWebPort(env: Env): string {
+  const port = env.WEB_PORT ?? "off";
+  if (port === "8080") throw new Error('tests must not bind WEB_PORT 8080 (the default for people); pass WEB_PORT: "0"');
+  return port;
+}
+
+function webUrlOf(port: number | undefined): string | undefined {
+  return port === undefined ? undefined : `http://127.0.0.1:${port}`;
+}
+
+/**
+ * Starts Parley in this process on a free port, with its web server only
+ * when `env.WEB_PORT` asks for one ("0": a free port). It logs nowhere (or at
  * TEST_LOG_LEVEL) unless `options.log` is given: a test that asserts on the
  * log passes a pino logger writing to a sink of its own.
  */
 export async function startServer(env: Env, options: { log?: Logger } = {}): Promise<InProcessServer> {
-  const config = loadConfig({ POD_NAME: "test-pod", ...env, GRPC_PORT: "0" });
+  const config = loadConfig({ POD_NAME: "test-pod", ...env, GRPC_PORT: "0", WEB_PORT: testWebPort(env) });
   const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const parley = await startParley(config, log);
-  return { ...parley, address: `127.0.0.1:${parley.port}` };
+  return { ...parley, address: `127.0.0.1:${parley.port}`, webUrl: webUrlOf(parley.webPort) };
 }
 
 const MAIN = fileURLToPath(new URL("../../services/main.ts", import.meta.url));
@@ -32,6 +49,9 @@ const MAIN = fileURLToPath(new URL("../../services/main.ts", import.meta.url));
 export interface ChildServer {
   address: string;
   port: number;
+  /** The web server's port and URL; undefined when WEB_PORT is off (the default in tests). */
+  webPort: number | undefined;
+  webUrl: string | undefined;
   pod: string;
   process: ChildProcess;
   /** Everything the process logged, one JSON line each. */
@@ -40,11 +60,15 @@ export interface ChildServer {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Starts Parley as its own process (a pod), and resolves once it listens. */
+/**
+ * Starts Parley as its own process (a pod), and resolves once it listens: on
+ * gRPC, and on the web when `env.WEB_PORT` asks for a web server (pass a port
+ * of your own to keep the same URL across a restart).
+ */
 export async function spawnServer(env: Env, port = 0): Promise<ChildServer> {
   const pod = env.POD_NAME ?? `pod-${Math.random().toString(36).slice(2, 8)}`;
   const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: { ...process.env, LOG_LEVEL: "info", ...env, POD_NAME: pod, GRPC_PORT: String(port) },
+    env: { ...process.env, LOG_LEVEL: "info", ...env, POD_NAME: pod, GRPC_PORT: String(port), WEB_PORT: testWebPort(env) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: string[] = [];
@@ -52,23 +76,31 @@ export async function spawnServer(env: Env, port = 0): Promise<ChildServer> {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
-  const listening = new Promise<number>((resolve, reject) => {
+  const withWeb = testWebPort(env).toLowerCase() !== "off";
+  let grpcPort: number | undefined;
+  let webPort: number | undefined;
+  const listening = new Promise<void>((resolve, reject) => {
     child.stdout?.on("data", (chunk: Buffer) => {
       buffered += chunk.toString();
       const lines = buffered.split("\n");
       buffered = lines.pop() ?? "";
       for (const line of lines) {
         logs.push(line);
-        if (line.includes('"gRPC server listening"')) resolve(JSON.parse(line).port as number);
+        if (line.includes('"gRPC server listening"')) grpcPort = JSON.parse(line).port as number;
+        if (line.includes('"web server listening"')) webPort = JSON.parse(line).port as number;
+        if (grpcPort !== undefined && (!withWeb || webPort !== undefined)) resolve();
       }
     });
     child.stderr?.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
     void exited.then(({ code }) => reject(new Error(`server exited (${code}) before listening:\n${logs.join("\n")}`)));
   });
-  const bound = await listening;
+  await listening;
+  const bound = grpcPort as number;
   return {
     address: `127.0.0.1:${bound}`,
     port: bound,
+    webPort,
+    webUrl: webUrlOf(webPort),
     pod,
     process: child,
     logs,
