@@ -73,6 +73,7 @@ function handleFrame(frame: ServerFrame, store: ChatStore, options: LiveOptions,
       return "caught-up";
     case "message":
       store.addMessage(f.value, true);
+      store.delivered(f.value);
       return undefined;
     case "presence":
       store.presence(f.value.username, f.value.online);

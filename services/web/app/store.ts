@@ -23,8 +23,15 @@ export interface Chat {
   messages: Message[];
   pending: PendingSend[];
   unread: number;
-  /** The highest seq known (from the inbox or a message): the Subscribe cursor. */
+  /** The highest seq known (from the inbox, an ack, history or the stream): what the chat shows and marks read. */
   lastSeq: bigint;
+  /**
+   * The highest seq the Subscribe stream delivered: the stream's cursor. The
+   * server delivers each conversation in order without gaps, so everything up
+   * to it was seen; an ack or the inbox may know a higher seq while an
+   * earlier message is still on its way, and resuming from that would skip it.
+   */
+  streamSeq: bigint;
   lastReadSeq: bigint;
   /** Whether older messages exist before messages[0] (unknown until history is loaded). */
   hasMore: boolean;
@@ -69,6 +76,7 @@ export class ChatStore {
         pending: [],
         unread: 0,
         lastSeq: 0n,
+        streamSeq: 0n,
         lastReadSeq: 0n,
         hasMore: true,
         historyLoaded: false,
@@ -121,11 +129,22 @@ export class ChatStore {
     return true;
   }
 
-  /** The highest seq known per conversation: the Subscribe cursors (the stream replays what follows). */
+  /** A message the Subscribe stream delivered (replayed or live): the conversation's cursor moves up to it. */
+  delivered(message: Message): void {
+    const { key, title } = keyOfMessage(message.to, message.sender, this.me);
+    const chat = this.chat(key, title);
+    if (message.seq > chat.streamSeq) chat.streamSeq = message.seq;
+  }
+
+  /**
+   * The Subscribe cursors: per conversation, the last seq the stream
+   * delivered (the stream replays what follows). A conversation the stream
+   * never delivered has none, so the server replays it from the read cursor.
+   */
   cursors(): { conversationId: string; seq: bigint }[] {
     const out: { conversationId: string; seq: bigint }[] = [];
     for (const chat of this.chats.values()) {
-      if (chat.conversationId && chat.lastSeq > 0n) out.push({ conversationId: chat.conversationId, seq: chat.lastSeq });
+      if (chat.conversationId && chat.streamSeq > 0n) out.push({ conversationId: chat.conversationId, seq: chat.streamSeq });
     }
     return out;
   }

@@ -25,7 +25,7 @@ export function GroupsPanel(props: GroupsPanelProps) {
     <section class="panel">
       <h2>Groups</h2>
       <form
-        class="row"
+        class="row wrap"
         onSubmit={(e) => {
           e.preventDefault();
           void act(async () => undefined);
