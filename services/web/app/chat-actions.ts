@@ -35,6 +35,8 @@ export class ChatActions {
   async open(key: ChatKey, title: string): Promise<void> {
     const chat = this.store.chat(key, title);
     this.store.select(key);
+    // A peer met since the last refresh: no presence frame told us about them yet.
+    this.refreshOnline().catch(() => undefined);
     if (!chat.historyLoaded) await this.loadOlder(key);
     await this.markRead(key);
   }

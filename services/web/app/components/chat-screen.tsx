@@ -15,6 +15,9 @@ import { ConnectionStatus } from "./connection-status.js";
 import { ConversationList } from "./conversation-list.js";
 import { GroupsPanel, OnlineList } from "./side-lists.js";
 
+/** Who is online is asked again this often (ms), besides the presence frames. */
+const ONLINE_REFRESH_MS = 15_000;
+
 const OPEN_KEY = "parley.open";
 
 export function ChatScreen(props: { session: Session; onLoggedOut: (notice?: string) => void }) {
@@ -50,7 +53,9 @@ export function ChatScreen(props: { session: Session; onLoggedOut: (notice?: str
       const saved = JSON.parse(localStorage.getItem(OPEN_KEY) ?? "null") as { user: string; key: string; title: string } | null;
       if (saved?.user === session.username) actions.open(saved.key, saved.title).catch(report);
     };
-    // The inbox first: its last seqs become the stream's cursors.
+    // Presence frames reach only users who share a conversation: someone met since the last refresh
+    // (a new DM) shows up at the next one. The first Subscribe has no cursors and replays from the read cursors.
+    const onlineTimer = setInterval(() => actions.refreshOnline().catch(() => undefined), ONLINE_REFRESH_MS);
     actions
       .refreshInbox()
       .catch(() => undefined)
@@ -67,6 +72,7 @@ export function ChatScreen(props: { session: Session; onLoggedOut: (notice?: str
     document.addEventListener("visibilitychange", onVisible);
     return () => {
       document.removeEventListener("visibilitychange", onVisible);
+      clearInterval(onlineTimer);
       ctx.controller.abort();
     };
   }, [ctx]);

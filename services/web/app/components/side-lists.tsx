@@ -45,7 +45,7 @@ export function GroupsPanel(props: GroupsPanelProps) {
           {found.map((g) => (
             <li key={g.name}>
               <span class="title"># {g.name}</span>
-              <span class="count">{String(g.memberCount)} members</span>
+              <span class="count">{g.memberCount === 1 ? "1 member" : `${g.memberCount} members`}</span>
               {g.isMember ? (
                 <button type="button" class="secondary" onClick={() => void act(() => props.onLeave(g.name))}>
                   Leave
