@@ -1,5 +1,5 @@
 import type { UserRef } from "../db/schema.js";
-import { type Clock, systemClock } from "../lib/clock.js";
+import { Alarm, type Clock, systemClock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { DEFAULT_OFFLINE_GRACE_MS, notifyListeners, type Presence, type PresenceListener } from "./presence.js";
 
@@ -26,7 +26,7 @@ export class MemoryPresence implements Presence {
   private readonly graceMs: number;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private timer: { handle: unknown; at: number } | undefined;
+  private readonly alarm: Alarm;
   private reconciling: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -34,6 +34,9 @@ export class MemoryPresence implements Presence {
     this.log = options.log.child({ component: "presence" });
     this.graceMs = options.graceMs ?? DEFAULT_OFFLINE_GRACE_MS;
     this.clock = options.clock ?? systemClock;
+    this.alarm = new Alarm(this.clock, () => {
+      this.reconciling = this.reconcile();
+    });
   }
 
   async add(user: UserRef, streamId: string): Promise<void> {
@@ -77,8 +80,7 @@ export class MemoryPresence implements Presence {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer.handle);
-    this.timer = undefined;
+    this.alarm.cancel();
     this.streams.clear();
     this.leaving.clear();
   }
@@ -112,15 +114,6 @@ export class MemoryPresence implements Presence {
 
   /** Makes sure a reconcile runs at `at` (ms) or earlier. */
   private arm(at: number): void {
-    if (this.closed || (this.timer !== undefined && this.timer.at <= at)) return;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer.handle);
-    const handle = this.clock.setTimeout(
-      () => {
-        this.timer = undefined;
-        this.reconciling = this.reconcile();
-      },
-      Math.max(0, at - this.clock.now()),
-    );
-    this.timer = { handle, at };
+    if (!this.closed) this.alarm.at(at);
   }
 }

@@ -2,7 +2,7 @@ import type { UserRef } from "../db/schema.js";
 import type { Redis } from "ioredis";
 import { InFlight } from "../lib/in-flight.js";
 import { presenceAnnouncedKey, presenceLeavingKey, presencePodKey, presencePodPrefix, presencePodsKey, presenceUsersKey } from "../lib/keys.js";
-import { type Clock, systemClock } from "../lib/clock.js";
+import { Alarm, type Clock, systemClock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { loadScript, type RedisScript } from "../lib/redis.js";
 import { DEFAULT_OFFLINE_GRACE_MS, notifyListeners, type Presence, type PresenceListener } from "./presence.js";
@@ -59,7 +59,7 @@ export class RedisPresence implements Presence {
   private readonly graceMs: number;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private timer: { handle: unknown; at: number } | undefined;
+  private readonly alarm: Alarm;
   /** The runs of `tick`, one after another; `queued` is the one not started yet, which later requests join. */
   private chain: Promise<void> = Promise.resolve();
   private queued: Promise<void> | undefined;
@@ -83,6 +83,7 @@ export class RedisPresence implements Presence {
     this.heartbeatMs = options.heartbeatMs;
     this.graceMs = options.graceMs ?? DEFAULT_OFFLINE_GRACE_MS;
     this.clock = options.clock ?? systemClock;
+    this.alarm = new Alarm(this.clock, () => void this.run());
     this.log = options.log.child({ component: "presence" });
     this.podKey = presencePodKey(this.pod);
     this.addScript = script("presence-add", 5, this.redis);
@@ -137,8 +138,7 @@ export class RedisPresence implements Presence {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer.handle);
-    this.timer = undefined;
+    this.alarm.cancel();
     await this.chain;
     this.local.clear();
     await this.leaveScript([presencePodsKey, presenceUsersKey, presenceLeavingKey], [presencePodPrefix, this.pod, this.clock.now()]);
@@ -193,15 +193,6 @@ export class RedisPresence implements Presence {
 
   /** Makes sure a tick runs at `at` (ms) or earlier. */
   private arm(at: number): void {
-    if (this.closed || (this.timer !== undefined && this.timer.at <= at)) return;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer.handle);
-    const handle = this.clock.setTimeout(
-      () => {
-        this.timer = undefined;
-        void this.run();
-      },
-      Math.max(0, at - this.clock.now()),
-    );
-    this.timer = { handle, at };
+    if (!this.closed) this.alarm.at(at);
   }
 }

@@ -46,3 +46,36 @@ export function delay(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * One timer that runs `callback` at the earliest time asked of it: `at(ms)`
+ * moves it earlier, never later. `cancel()` stops it. For a loop that must
+ * wake up for the nearest of several deadlines (presence's grace and lease).
+ */
+export class Alarm {
+  private timer: { handle: unknown; at: number } | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly callback: () => void,
+  ) {}
+
+  /** Makes sure the callback runs at `at` (epoch ms) or earlier. */
+  at(at: number): void {
+    if (this.timer !== undefined && this.timer.at <= at) return;
+    this.cancel();
+    const handle = this.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.callback();
+      },
+      Math.max(0, at - this.clock.now()),
+    );
+    this.timer = { handle, at };
+  }
+
+  cancel(): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer.handle);
+    this.timer = undefined;
+  }
+}
