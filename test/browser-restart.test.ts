@@ -35,24 +35,34 @@ test.after.always(async (t) => {
   for (const pod of t.context.pods) await stopPod(pod, 5_000);
 });
 
-/** Kills the running pod with `signal`, checks the page says so, types a message into the gap, starts a new pod. */
+/**
+ * Kills the running pod with `signal`, checks the page says so, types two
+ * messages into the gap, and starts a new pod while the page's Subscribe is
+ * held off (its requests fail), so that what the peer sends next can only
+ * reach the page by replay from its cursors.
+ */
 async function restart(
   t: { context: { pods: ChildServer[] } },
   signal: NodeJS.Signals,
   start: () => Promise<ChildServer>,
   page: Page,
-  gapBody: string,
+  gapBodies: string[],
 ): Promise<void> {
   const pod = t.context.pods.at(-1);
   if (!pod) throw new Error("no pod running");
   pod.kill(signal);
   await pod.exited;
   await waitForText(connectionStatus(page), /Reconnecting/);
-  await send(page, gapBody);
+  await page.route(SUBSCRIBE, (route) => route.abort());
+  for (const body of gapBodies) await send(page, body);
   const shown = await shownMessages(page);
-  if (!shown.some((m) => m.body === gapBody && m.pending)) throw new Error(`"${gapBody}" is not shown as pending: ${JSON.stringify(shown)}`);
+  for (const body of gapBodies) {
+    if (!shown.some((m) => m.body === body && m.pending)) throw new Error(`"${body}" is not shown as pending: ${JSON.stringify(shown)}`);
+  }
   t.context.pods.push(await start());
 }
+
+const SUBSCRIBE = "**/parley.chat.v1.ChatService/Subscribe";
 
 test("after a restart mid-conversation (SIGTERM, then SIGKILL) the page reconnects and shows every message once", async (t) => {
   const [grpcPort, webPort] = [await freePort(), await freePort()];
@@ -77,23 +87,27 @@ test("after a restart mid-conversation (SIGTERM, then SIGKILL) the page reconnec
     ["SIGTERM", 3],
     ["SIGKILL", 5],
   ] as const) {
-    await restart(t, signal, start, page, `typed while down ${n}`);
-    // Ben sends as soon as the new pod is up: the page may get it live or replayed from its cursor.
+    const gap = [`typed while down ${n}a`, `typed while down ${n}b`];
+    await restart(t, signal, start, page, gap);
+    // Ben sends while the page's stream is held off: it reaches the page only by replay from its cursor.
     await sendRetrying(ben, benInbox.messages[0].sender, `after restart ${n}`, `ben-${n}`);
-    expected.push(`typed while down ${n}`, `after restart ${n}`);
-    // Pending until acknowledged, then the server's order; the two may commit either way round.
+    await page.unroute(SUBSCRIBE);
+    expected.push(...gap, `after restart ${n}`);
     await waitForText(connectionStatus(page), /^Online$/, 20_000);
+    // Every message once; the earlier ones in order, the two typed in the gap in the order typed
+    // (ben's may commit before, between or after them).
     const shown = await waitForSameSet(page, expected);
-    t.deepEqual(shown.slice(0, expected.length - 2), expected.slice(0, -2));
+    t.deepEqual(shown.slice(0, expected.length - 3), expected.slice(0, -3));
+    t.true(shown.indexOf(gap[0]) < shown.indexOf(gap[1]), `typed order kept: ${JSON.stringify(shown)}`);
     expected.splice(0, expected.length, ...shown);
   }
   await benInbox.until(
-    () => benInbox.bodies().filter((b) => b.startsWith("typed while down")).length === 2,
+    () => benInbox.bodies().filter((b) => b.startsWith("typed while down")).length === 4,
     "ben gets each message typed during a restart",
   );
   t.deepEqual(
     benInbox.bodies().filter((b) => b.startsWith("typed while down")),
-    ["typed while down 3", "typed while down 5"],
+    ["typed while down 3a", "typed while down 3b", "typed while down 5a", "typed while down 5b"],
   );
 });
 

@@ -103,6 +103,12 @@ test("malformed requests get a clear answer, and the server keeps serving", asyn
   const garbage = await rawRequest(web, SIGN_UP, { headers: grpcWebHeaders(), body: [Buffer.from([0, 0, 0, 0, 3, 0xff, 0xff, 0xff])] }).done;
   t.not(garbage.headers["grpc-status"] ?? parseTrailers(parseFrames(garbage.body).at(-1)?.payload ?? Buffer.alloc(0))["grpc-status"], "0");
 
+  // A frame that claims 4 GiB is refused at its header, before its bytes are kept (Envoy bounds its buffers too).
+  const huge = Buffer.from([0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3]);
+  const tooLarge = await rawRequest(web, SIGN_UP, { headers: grpcWebHeaders(), body: [huge, Buffer.alloc(64 * 1024)] }).done;
+  t.is(tooLarge.headers["grpc-status"], "8");
+  t.regex(decodeURIComponent(String(tooLarge.headers["grpc-message"])), /over the 4194304-byte limit/);
+
   // Still serving, in both modes.
   const after = await rawRequest(web, SIGN_UP, { headers: grpcWebHeaders(), body: [good] }).done;
   t.truthy(decodeMessage(SignUpResponseSchema, parseFrames(after.body)[0] as never).token);

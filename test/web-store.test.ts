@@ -48,3 +48,18 @@ test("a conversation the stream never delivered has no cursor, so the server rep
   store.addMessage(message(7, "ana"), true);
   t.deepEqual(store.cursors(), []);
 });
+
+test("the newest history page is gapless up to its top: it becomes the cursor, so a resume after it misses nothing", (t) => {
+  const store = new ChatStore("ana");
+  const first = message(11, "ben");
+  store.addMessage(first, true);
+  const key = [...store.chats.keys()][0];
+  store.addHistory(key, [message(9, "ben"), message(10, "ana"), first], true, true);
+  t.deepEqual(store.cursors(), [{ conversationId: dm, seq: 11n }]);
+  // An older page (paging back) says nothing about what is newer.
+  store.addHistory(key, [message(7, "ben"), message(8, "ben")], false);
+  t.deepEqual(store.cursors(), [{ conversationId: dm, seq: 11n }]);
+  // Ana's own send acknowledged as 13 while ben's 12 is on its way: the cursor stays.
+  store.addMessage(message(13, "ana"), true);
+  t.deepEqual(store.cursors(), [{ conversationId: dm, seq: 11n }]);
+});

@@ -71,10 +71,23 @@ const HEADER_BYTES = 5;
 /** The flag of the trailers frame (MSB set, uncompressed). */
 const TRAILERS_FLAG = 0x80;
 
+/** The largest frame the gateway passes on (bytes of payload): grpc-js's default maximum message, 4 MiB. */
+const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** A frame header declared more than MAX_FRAME_BYTES: it is refused before its bytes are kept. */
+export class FrameTooLargeError extends Error {
+  constructor(readonly declared: number) {
+    super(`a gRPC-web frame of ${declared} bytes is over the ${MAX_FRAME_BYTES}-byte limit`);
+    this.name = "FrameTooLargeError";
+  }
+}
+
 /**
  * Splits a byte stream into whole frames (header included), whatever the
- * chunking: `push` returns the frames completed by a chunk and keeps the rest.
- * `partial` tells whether the stream stopped inside a frame (a truncated body).
+ * chunking: `push` returns the frames completed by a chunk and keeps the rest
+ * (at most one frame, so at most MAX_FRAME_BYTES). Throws FrameTooLargeError
+ * for a larger declared frame. `partial` tells whether the stream stopped
+ * inside a frame (a truncated body).
  */
 export class FrameSplitter {
   private pending: Buffer = Buffer.alloc(0);
@@ -83,7 +96,9 @@ export class FrameSplitter {
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     const frames: Buffer[] = [];
     while (this.pending.length >= HEADER_BYTES) {
-      const size = HEADER_BYTES + this.pending.readUInt32BE(1);
+      const declared = this.pending.readUInt32BE(1);
+      if (declared > MAX_FRAME_BYTES) throw new FrameTooLargeError(declared);
+      const size = HEADER_BYTES + declared;
       if (this.pending.length < size) break;
       frames.push(this.pending.subarray(0, size));
       this.pending = this.pending.subarray(size);

@@ -7,12 +7,10 @@
 // grpc_web filter (source/extensions/filters/http/grpc_web).
 import { type ClientHttp2Session, type ClientHttp2Stream, connect, constants, type IncomingHttpHeaders as H2Headers } from "node:http2";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "../lib/logger.js";
 import { type CorsPolicy, responseCorsHeaders } from "./cors-policy.js";
-import { Base64Decoder, encodeGrpcMessage, FrameSplitter, grpcWebMode, RESPONSE_TYPE, trailersFrame } from "./grpc-web-frames.js";
-
-/** gRPC status codes the gateway itself answers with (PROTOCOL-HTTP2.md, "HTTP to gRPC Status Code Mapping"). */
-const Status = { CANCELLED: 1, UNKNOWN: 2, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16, PERMISSION_DENIED: 7 } as const;
+import { Base64Decoder, encodeGrpcMessage, FrameSplitter, FrameTooLargeError, grpcWebMode, RESPONSE_TYPE, trailersFrame } from "./grpc-web-frames.js";
 
 /** Request headers that belong to one HTTP/1.1 hop (or that the gateway sets itself), never forwarded. */
 const HOP_BY_HOP = new Set([
@@ -112,11 +110,17 @@ export function createGrpcWebGateway(options: GatewayOptions): GrpcWebGateway {
       });
       res.end();
     };
+    /** Writes to the browser; a slow browser pauses the upstream call until its buffer drains (one listener at a time). */
+    let browserFull = false;
     const write = (bytes: Buffer) => {
       const ok = res.write(textResponse ? bytes.toString("base64") : bytes);
-      if (!ok) {
+      if (!ok && !browserFull) {
+        browserFull = true;
         upstream.pause();
-        res.once("drain", () => upstream.resume());
+        res.once("drain", () => {
+          browserFull = false;
+          upstream.resume();
+        });
       }
     };
     const endWithTrailers = (trailers: Record<string, string | string[] | undefined>) => {
@@ -168,9 +172,17 @@ export function createGrpcWebGateway(options: GatewayOptions): GrpcWebGateway {
       res.flushHeaders();
     });
     upstream.on("data", (chunk: Buffer) => {
-      if (!textResponse) return write(chunk);
-      // Text mode: each whole frame is base64-encoded on its own, as it completes (Envoy does the same).
-      for (const frame of responseFrames.push(chunk)) write(frame);
+      // Whole frames only, in both modes: a call reset inside a frame never leaves the browser half a message
+      // before the trailers. In text mode each frame is base64-encoded on its own, as Envoy does.
+      let frames: Buffer[];
+      try {
+        frames = responseFrames.push(chunk);
+      } catch (err) {
+        log.warn({ err }, "the gRPC server sent a frame over the limit; call cancelled");
+        upstream.close(constants.NGHTTP2_CANCEL);
+        return;
+      }
+      for (const frame of frames) write(frame);
     });
     upstream.on("trailers", (trailers: H2Headers) => endWithTrailers(trailers));
     upstream.on("error", (err) => log.debug({ err }, "gRPC-web call ended with a stream error"));
@@ -189,21 +201,33 @@ export function createGrpcWebGateway(options: GatewayOptions): GrpcWebGateway {
 
     const decoder = mode === "text" ? new Base64Decoder() : undefined;
     const requestFrames = new FrameSplitter();
-    const fail = (message: string) => {
+    const fail = (message: string, status: number = Status.INTERNAL) => {
       req.removeAllListeners("data");
       req.resume();
       if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
-      if (!res.headersSent) trailersOnly(Status.INTERNAL, message);
+      if (!res.headersSent) trailersOnly(status, message);
     };
+    /** The upstream call cannot take more yet: the browser's body waits (one listener at a time). */
+    let upstreamFull = false;
     req.on("data", (chunk: Buffer) => {
+      // Nothing more is kept once the call is over (the body is read and dropped).
+      if (upstream.closed) return;
       let bytes: Buffer;
       try {
         bytes = decoder ? decoder.push(chunk.toString("latin1")) : chunk;
+        requestFrames.push(bytes);
       } catch (err) {
+        if (err instanceof FrameTooLargeError) return fail(err.message, Status.RESOURCE_EXHAUSTED);
         return fail((err as Error).message);
       }
-      requestFrames.push(bytes);
-      if (bytes.length > 0 && !upstream.closed) upstream.write(bytes);
+      if (bytes.length > 0 && !upstream.write(bytes) && !upstreamFull) {
+        upstreamFull = true;
+        req.pause();
+        upstream.once("drain", () => {
+          upstreamFull = false;
+          req.resume();
+        });
+      }
     });
     req.on("end", () => {
       try {

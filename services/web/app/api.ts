@@ -32,10 +32,14 @@ export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** A failure the same request may get past later: the server or the network was away, or we were rate-limited. */
+/**
+ * A failure the same request may get past later: the server or the network
+ * was away (a failed fetch is Unknown), or we were rate-limited. INTERNAL is
+ * not: a retry would get the same answer forever.
+ */
 export function isRetryable(err: unknown): boolean {
   if (!(err instanceof ConnectError)) return true;
-  return [Code.Unavailable, Code.DeadlineExceeded, Code.Unknown, Code.ResourceExhausted, Code.Aborted, Code.Internal].includes(err.code);
+  return [Code.Unavailable, Code.DeadlineExceeded, Code.Unknown, Code.ResourceExhausted, Code.Aborted].includes(err.code);
 }
 
 /** The session is gone (logged out elsewhere, revoked or expired): the user must log in again. */

@@ -24,6 +24,9 @@ export class ChatActions {
   async refreshInbox(): Promise<void> {
     const { conversations } = await this.api.chat.listConversations({});
     this.store.setInbox(conversations);
+    // A chat opened before its conversation was known (the inbox failed at load) gets its history now.
+    const selected = this.store.selected ? this.store.chats.get(this.store.selected) : undefined;
+    if (selected?.conversationId && !selected.historyLoaded) await this.loadOlder(selected.key);
   }
 
   async refreshOnline(): Promise<void> {
@@ -49,17 +52,17 @@ export class ChatActions {
     try {
       const beforeSeq = chat.historyLoaded ? (chat.messages[0]?.seq ?? 0n) : 0n;
       const page = await this.api.chat.getHistory({ conversationId: chat.conversationId, beforeSeq, limit: PAGE });
-      this.store.addHistory(key, page.messages, page.hasMore);
+      this.store.addHistory(key, page.messages, page.hasMore, beforeSeq === 0n);
     } finally {
       this.loading.delete(key);
     }
   }
 
-  /** Moves the read cursor to the newest message of the chat shown, when the page is visible. */
+  /** Moves the read cursor to the newest message shown without a gap before it, when the page is visible. */
   async markRead(key: ChatKey): Promise<void> {
     const chat = this.store.chats.get(key);
     if (!chat?.conversationId || this.store.selected !== key || document.visibilityState !== "visible") return;
-    const seq = chat.lastSeq;
+    const seq = chat.streamSeq;
     if (seq <= chat.lastReadSeq) return;
     this.store.markedRead(key, seq);
     await this.api.chat.markRead({ conversationId: chat.conversationId, seq });

@@ -36,11 +36,15 @@ export async function runLiveSubscription(api: Api, store: ChatStore, options: L
   while (!signal.aborted) {
     let reason = "stream ended";
     let drained = false;
+    let caughtUp = false;
     try {
       const frames = api.chat.subscribe({ cursors: store.cursors(), acceptBatch: true }, { signal });
       for await (const frame of frames) {
         const outcome = handleFrame(frame, store, options, now);
-        if (outcome === "caught-up") backoff.reset();
+        if (outcome === "caught-up") {
+          caughtUp = true;
+          backoff.reset();
+        }
         if (outcome === "drain") {
           drained = true;
           reason = "server is draining";
@@ -53,7 +57,8 @@ export async function runLiveSubscription(api: Api, store: ChatStore, options: L
       reason = errorText(err);
     }
     if (signal.aborted) return;
-    const wait = drained ? Math.floor(Math.random() * DRAIN_JITTER_MS) : backoff.next();
+    // A drain after catching up moves on at once (with jitter); a pod that drains every stream it is given backs off.
+    const wait = drained && caughtUp ? Math.floor(Math.random() * DRAIN_JITTER_MS) : backoff.next();
     store.setConnection({ kind: "reconnecting", inMs: wait, reason });
     await sleep(wait, signal);
     if (!signal.aborted) store.setConnection({ kind: "connecting" });

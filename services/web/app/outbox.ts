@@ -4,7 +4,9 @@
 // a client_msg_id once per sender and answers a repeat with the original, so
 // a retry whose first attempt did commit still shows the message once. A
 // refusal (e.g. INVALID_ARGUMENT for an empty body) is shown with the
-// server's message and not retried.
+// server's message and not retried. Sends go out one at a time, in the order
+// typed: one retried through an outage keeps the next behind it, so the
+// server stores them in that order too.
 import { Backoff } from "../../client/backoff.js";
 import { type Api, errorText, isRetryable } from "./api.js";
 import { type ChatKey, targetOf } from "./chat-keys.js";
@@ -12,6 +14,9 @@ import type { ChatStore } from "./store.js";
 import { type Sleep, randomId, sleep as realSleep } from "./wait.js";
 
 export class Outbox {
+  /** The sends typed so far, one after the other; never rejects. */
+  private queue: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly api: Api,
     private readonly store: ChatStore,
@@ -19,10 +24,17 @@ export class Outbox {
     private readonly sleep: Sleep = realSleep,
   ) {}
 
-  /** Queues `body` to the chat `key` (titled `title`); resolves once it is acknowledged or refused. */
-  async send(key: ChatKey, title: string, body: string): Promise<void> {
+  /** Queues `body` to the chat `key` (titled `title`), shown as pending at once; resolves once it is acknowledged or refused. */
+  send(key: ChatKey, title: string, body: string): Promise<void> {
     const clientMsgId = randomId();
     this.store.addPending(key, title, { clientMsgId, body });
+    const sent = this.queue.then(() => this.deliver(key, title, body, clientMsgId));
+    this.queue = sent.catch(() => undefined);
+    return sent;
+  }
+
+  /** Sends until acknowledged, refused, or the page logs out; each retry carries the same client_msg_id. */
+  private async deliver(key: ChatKey, title: string, body: string, clientMsgId: string): Promise<void> {
     const backoff = new Backoff({ initialMs: 250, maxMs: 5_000 });
     while (!this.signal.aborted) {
       try {

@@ -26,10 +26,12 @@ export interface Chat {
   /** The highest seq known (from the inbox, an ack, history or the stream): what the chat shows and marks read. */
   lastSeq: bigint;
   /**
-   * The highest seq the Subscribe stream delivered: the stream's cursor. The
-   * server delivers each conversation in order without gaps, so everything up
-   * to it was seen; an ack or the inbox may know a higher seq while an
-   * earlier message is still on its way, and resuming from that would skip it.
+   * The seq up to which nothing newer is missing: the last one the Subscribe
+   * stream delivered (it delivers each conversation in order without gaps),
+   * or the top of the newest history page. It is the stream's cursor and the
+   * furthest the read cursor is moved. An ack or the inbox may know a higher
+   * seq while an earlier message is still on its way: resuming or marking
+   * read from there would skip it.
    */
   streamSeq: bigint;
   lastReadSeq: bigint;
@@ -163,11 +165,13 @@ export class ChatStore {
     this.emit();
   }
 
-  /** Older messages from GetHistory, and whether there are more before them. */
-  addHistory(key: ChatKey, messages: Message[], hasMore: boolean): void {
+  /** A page from GetHistory, and whether there are more before it; `newest` for the first page (before_seq 0), which is gapless up to its top. */
+  addHistory(key: ChatKey, messages: Message[], hasMore: boolean, newest = false): void {
     const chat = this.chats.get(key);
     if (!chat) return;
     for (const m of messages) this.addMessage(m, false);
+    const top = messages.at(-1)?.seq;
+    if (newest && top !== undefined && top > chat.streamSeq) chat.streamSeq = top;
     chat.hasMore = hasMore;
     chat.historyLoaded = true;
     this.emit();

@@ -50,7 +50,12 @@ export function ChatScreen(props: { session: Session; onLoggedOut: (notice?: str
       actions.refreshOnline().catch(report);
     };
     const reopen = () => {
-      const saved = JSON.parse(localStorage.getItem(OPEN_KEY) ?? "null") as { user: string; key: string; title: string } | null;
+      let saved: { user: string; key: string; title: string } | null = null;
+      try {
+        saved = JSON.parse(localStorage.getItem(OPEN_KEY) ?? "null");
+      } catch {
+        localStorage.removeItem(OPEN_KEY); // written by another version: forget it
+      }
       if (saved?.user === session.username) actions.open(saved.key, saved.title).catch(report);
     };
     // Presence frames reach only users who share a conversation: someone met since the last refresh
@@ -83,7 +88,7 @@ export function ChatScreen(props: { session: Session; onLoggedOut: (notice?: str
   useExpiry(shownTyping?.until);
   useEffect(() => {
     if (chat) actions.markRead(chat.key).catch(report);
-  }, [chat?.key, chat?.lastSeq]);
+  }, [chat?.key, chat?.lastSeq, chat?.streamSeq]);
 
   const logOut = async () => {
     await ctx.api.auth.logOut({}).catch(() => undefined);
