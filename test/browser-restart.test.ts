@@ -37,9 +37,12 @@ test.after.always(async (t) => {
 
 /**
  * Kills the running pod with `signal`, checks the page says so, types two
- * messages into the gap, and starts a new pod while the page's Subscribe is
- * held off (its requests fail), so that what the peer sends next can only
- * reach the page by replay from its cursors.
+ * messages into the gap, and starts a new pod while the page's Subscribe and
+ * Send requests are held off (they fail, and the page retries). The caller
+ * lets the sends through only after the peer's message committed, and the
+ * stream only after the page's own sends were acknowledged: the page then
+ * knows seqs above the peer's message before its stream resumes, and the
+ * peer's message reaches it only by replay from its cursors.
  */
 async function restart(
   t: { context: { pods: ChildServer[] } },
@@ -54,6 +57,7 @@ async function restart(
   await pod.exited;
   await waitForText(connectionStatus(page), /Reconnecting/);
   await page.route(SUBSCRIBE, (route) => route.abort());
+  await page.route(SEND, (route) => route.abort());
   for (const body of gapBodies) await send(page, body);
   const shown = await shownMessages(page);
   for (const body of gapBodies) {
@@ -63,6 +67,7 @@ async function restart(
 }
 
 const SUBSCRIBE = "**/parley.chat.v1.ChatService/Subscribe";
+const SEND = "**/parley.chat.v1.ChatService/Send";
 
 test("after a restart mid-conversation (SIGTERM, then SIGKILL) the page reconnects and shows every message once", async (t) => {
   const [grpcPort, webPort] = [await freePort(), await freePort()];
@@ -89,8 +94,10 @@ test("after a restart mid-conversation (SIGTERM, then SIGKILL) the page reconnec
   ] as const) {
     const gap = [`typed while down ${n}a`, `typed while down ${n}b`];
     await restart(t, signal, start, page, gap);
-    // Ben sends while the page's stream is held off: it reaches the page only by replay from its cursor.
+    // Ben's message commits first; then the page's two sends (acknowledged above it); then the page's stream resumes.
     await sendRetrying(ben, benInbox.messages[0].sender, `after restart ${n}`, `ben-${n}`);
+    await page.unroute(SEND);
+    await waitUntil(async () => (await shownMessages(page)).filter((m) => gap.includes(m.body) && !m.pending).length === 2, 20_000);
     await page.unroute(SUBSCRIBE);
     expected.push(...gap, `after restart ${n}`);
     await waitForText(connectionStatus(page), /^Online$/, 20_000);
@@ -142,5 +149,14 @@ async function sendRetrying(ben: TestUser, to: string, body: string, clientMsgId
       if (Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+}
+
+/** Polls `check` every 50 ms until it holds; throws after `timeoutMs`. */
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for the page's sends to be acknowledged");
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
