@@ -127,3 +127,24 @@ test("a reload keeps the session and the open conversation", async (t) => {
   t.false(await page.getByRole("button", { name: "Log out" }).isVisible());
   await page.context().close();
 });
+
+test("a send still pending at a reload goes out after it, with the same id: the peer gets it once", async (t) => {
+  const page = await openApp(t.context.browser, t.context.url);
+  const peer = await newUser(t.context.server.address, "pend");
+  const peerInbox = await connect(peer, t.context.server.address);
+  t.teardown(() => peerInbox.client.close());
+  await signUp(page, uniqueName("pd"));
+  await openDirect(page, peer.username);
+  await send(page, "first");
+  await waitForMessages(page, ["first"]);
+  // Sends fail (the network is away) while one is typed; the page is reloaded before it goes out.
+  await page.route("**/parley.chat.v1.ChatService/Send", (route) => route.abort());
+  await send(page, "typed before the reload");
+  await page.reload();
+  await page.unroute("**/parley.chat.v1.ChatService/Send");
+  await page.getByRole("region", { name: `Chat with ${peer.username}` }).waitFor();
+  await waitForMessages(page, ["first", "typed before the reload"]);
+  await peerInbox.until(() => peerInbox.bodies().includes("typed before the reload"), "the peer gets the pending send");
+  t.deepEqual(peerInbox.bodies(), ["first", "typed before the reload"]);
+  await page.context().close();
+});

@@ -61,6 +61,8 @@ export function ChatScreen(props: { session: Session; onLoggedOut: (notice?: str
     // Presence frames reach only users who share a conversation: someone met since the last refresh
     // (a new DM) shows up at the next one. The first Subscribe has no cursors and replays from the read cursors.
     const onlineTimer = setInterval(() => actions.refreshOnline().catch(() => undefined), ONLINE_REFRESH_MS);
+    // What the page typed before a reload and never saw acknowledged goes out again, with the same ids.
+    ctx.outbox.resume();
     actions
       .refreshInbox()
       .catch(() => undefined)
