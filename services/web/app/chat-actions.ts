@@ -6,6 +6,9 @@ import type { Api } from "./api.js";
 import { type ChatKey, groupKey, targetOf } from "./chat-keys.js";
 import type { ChatStore } from "./store.js";
 
+/** A chat's read cursor goes to the server at most this often (ms); the page shows it read at once. */
+const MARK_READ_EVERY_MS = 1_000;
+
 /** GetHistory page size (the server's default is 50, its maximum 200). */
 const PAGE = 50;
 /** At most one SendTyping per chat per this many ms while the user types. */
@@ -14,6 +17,8 @@ const TYPING_EVERY_MS = 2_000;
 export class ChatActions {
   private readonly lastTyping = new Map<ChatKey, number>();
   private readonly loading = new Set<ChatKey>();
+  /** Chats whose read cursor goes to the server at the end of the current MARK_READ_EVERY_MS window. */
+  private readonly markingSoon = new Set<ChatKey>();
 
   constructor(
     private readonly api: Api,
@@ -64,7 +69,18 @@ export class ChatActions {
     if (!chat?.conversationId || this.store.selected !== key || document.visibilityState !== "visible") return;
     const seq = chat.streamSeq;
     if (seq <= chat.lastReadSeq) return;
+    // Shown read at once; told to the server at most once per window per chat (a busy chat is one MarkRead a second,
+    // not one per message), with the newest seq at the window's end.
     this.store.markedRead(key, seq);
+    if (this.markingSoon.has(key)) return;
+    this.markingSoon.add(key);
+    setTimeout(() => {
+      this.markingSoon.delete(key);
+      const latest = this.store.chats.get(key);
+      if (latest?.conversationId && latest.lastReadSeq > seq) {
+        this.api.chat.markRead({ conversationId: latest.conversationId, seq: latest.lastReadSeq }).catch(() => undefined);
+      }
+    }, MARK_READ_EVERY_MS);
     await this.api.chat.markRead({ conversationId: chat.conversationId, seq });
   }
 
