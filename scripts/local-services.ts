@@ -70,8 +70,18 @@ export interface LocalPostgres {
   start(): Promise<void>;
 }
 
+export interface PostgresOptions {
+  /**
+   * Production durability: `fsync`, `synchronous_commit` and `full_page_writes`
+   * stay on, so a commit is on disk before it returns. Default false: tests run
+   * with all three off, which is faster and loses nothing unless the machine crashes.
+   */
+  durable?: boolean;
+}
+
 /** initdb refuses root, so the cluster belongs to the `postgres` user when we are root. */
-export async function startPostgres(dir: string): Promise<LocalPostgres> {
+export async function startPostgres(dir: string, options: PostgresOptions = {}): Promise<LocalPostgres> {
+  const durable = options.durable ?? false;
   const data = join(dir, "pg");
   mkdirSync(data, { recursive: true });
   if (asRoot()) {
@@ -82,7 +92,7 @@ export async function startPostgres(dir: string): Promise<LocalPostgres> {
   const [cmd, ...args] = runAsPostgres([join(PG_BIN, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
   execFileSync(cmd, args, { stdio: "ignore" });
   const port = await freePort();
-  await launchPostgres(data, port);
+  await launchPostgres(data, port, durable);
   const pidFile = join(data, "postmaster.pid");
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
@@ -92,11 +102,14 @@ export async function startPostgres(dir: string): Promise<LocalPostgres> {
       stopPid(pid, "SIGINT");
       await waitFor("Postgres to stop", () => !isAlive(pid), 30_000);
     },
-    start: () => launchPostgres(data, port),
+    start: () => launchPostgres(data, port, durable),
   };
 }
 
-async function launchPostgres(data: string, port: number): Promise<void> {
+/** What tests trade for speed: nothing waits for the disk. */
+const FAST_SETTINGS = ["fsync=off", "synchronous_commit=off", "full_page_writes=off"];
+
+async function launchPostgres(data: string, port: number, durable: boolean): Promise<void> {
   const [cmd, ...args] = runAsPostgres([
     join(PG_BIN, "postgres"),
     "-D",
@@ -108,13 +121,8 @@ async function launchPostgres(data: string, port: number): Promise<void> {
     "-c",
     "listen_addresses=127.0.0.1",
     "-c",
-    "fsync=off",
-    "-c",
-    "synchronous_commit=off",
-    "-c",
-    "full_page_writes=off",
-    "-c",
     "max_connections=300",
+    ...(durable ? [] : FAST_SETTINGS).flatMap((setting) => ["-c", setting]),
   ]);
   const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
   let output = "";

@@ -39,6 +39,8 @@ const USAGE = `usage: npm run bench -- [options]
   --resume-users N     receivers in the resume scenario (quick 10, full 50)
   --overload-rate N    fanout messages/s offered to find each system's throughput for the ratio line (default 8000)
   --resume-rate N      messages/s during the resume scenario (default 50)
+  --fast-postgres      Postgres with fsync, synchronous_commit and full_page_writes off (as in the tests): not durable;
+                       the default is production durability, and the output says which was used
   --body-bytes N       message body size (default 100)
   --max-seconds S      give up (and clean up) after this long (quick 170, full 3600)`;
 
@@ -60,6 +62,7 @@ const { values } = parseArgs({
     "resume-rate": { type: "string" },
     "overload-rate": { type: "string" },
     "body-bytes": { type: "string" },
+    "fast-postgres": { type: "boolean", default: false },
     "max-seconds": { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -179,7 +182,8 @@ async function main(): Promise<void> {
   say(
     `run ${runId}: ${quick ? "quick" : "full"}${compare ? ", compare" : ""}; ${systemNames.join(" + ")}; ${[...scenarios].join(", ")}; load average ${load}`,
   );
-  const infra = await startInfra(say);
+  const infra = await startInfra(say, { durable: !values["fast-postgres"] });
+  results.postgres = infra.postgresSettings;
   const population = buildPopulation(runId, settings.users, settings.groupSize, settings.resumeUsers);
   const everyone = population.names.map((_, i) => i);
   const systems: Record<SystemName, System & { backends: Backend[] }> = {

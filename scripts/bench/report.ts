@@ -5,6 +5,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import type { ResumeResult } from "./resume.js";
 import type { StepResult } from "./session.js";
+import { describeDurability, type PostgresDurability } from "./setup.js";
 import { median } from "./stats.js";
 import type { ScenarioName, SystemName } from "./workload.js";
 
@@ -219,6 +220,8 @@ export interface BenchResults {
   runId: string;
   settings: object;
   systems: SystemName[];
+  /** The Postgres durability the run used, as Postgres reported it; unset until it has started. */
+  postgres?: PostgresDurability;
   /** Load scenarios in the order they ran; the first is the headline of the ratio line. */
   loadScenarios: ScenarioName[];
   steps: LabelledStep[];
@@ -303,6 +306,7 @@ export function renderReport(results: BenchResults, files: string[], took: strin
   }
   out.push("Parley persists every message to Postgres (committed before the ack: durable, gap-free, resumable);");
   out.push("Socket.IO persists nothing (its ack only means the server emitted the message).");
+  if (results.postgres) out.push(`${describeDurability(results.postgres)}.`);
   const load = loadavg()
     .map((l) => l.toFixed(2))
     .join(" ");

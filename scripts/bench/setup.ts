@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureInstalled, startPostgres, startRedis, stopAllRedis } from "../local-services.js";
+import pg from "pg";
+import { ensureInstalled, startPostgres, startRedis, stopAllRedis, type PostgresOptions } from "../local-services.js";
 import { childrenOf, readProc, type ProcGroup } from "./procstat.js";
 import { onCleanup, spawnServer, waitListening, type ServerProcess } from "./processes.js";
 import type { BackendRef } from "./session.js";
@@ -26,6 +27,8 @@ export interface Infra {
   redisUrl: string;
   pods: Backend[];
   sio: Backend[];
+  /** The durability settings the running Postgres reports (fsync, synchronous_commit, full_page_writes). */
+  postgresSettings: PostgresDurability;
   /** CPU and RSS groups: Postgres (postmaster and backends), Redis. */
   postgresGroup: ProcGroup;
   redisGroup: ProcGroup;
@@ -33,13 +36,44 @@ export interface Infra {
   restart(backend: Backend): Promise<void>;
 }
 
-export async function startInfra(log: (line: string) => void, podCount = 2, sioCount = 2): Promise<Infra> {
+/** How durable the bench's Postgres is, as it reports itself: "durable" only when all three settings are on. */
+export interface PostgresDurability {
+  mode: "durable" | "fast";
+  fsync: string;
+  synchronous_commit: string;
+  full_page_writes: string;
+}
+
+async function readDurability(url: string): Promise<PostgresDurability> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const show = async (name: string) => String((await client.query(`SHOW ${name}`)).rows[0]?.[name]);
+    const fsync = await show("fsync");
+    const synchronous_commit = await show("synchronous_commit");
+    const full_page_writes = await show("full_page_writes");
+    const durable = fsync === "on" && synchronous_commit === "on" && full_page_writes === "on";
+    return { mode: durable ? "durable" : "fast", fsync, synchronous_commit, full_page_writes };
+  } finally {
+    await client.end();
+  }
+}
+
+/** One line for the output: which Postgres durability the figures were measured with. */
+export function describeDurability(d: PostgresDurability): string {
+  const settings = `fsync=${d.fsync}, synchronous_commit=${d.synchronous_commit}, full_page_writes=${d.full_page_writes}`;
+  return d.mode === "durable"
+    ? `Postgres: durable (${settings}): a send is acknowledged after its commit is on disk`
+    : `Postgres: FAST, not durable (${settings}; --fast-postgres): commits do not wait for the disk`;
+}
+
+export async function startInfra(log: (line: string) => void, postgresOptions: PostgresOptions, podCount = 2, sioCount = 2): Promise<Infra> {
   ensureInstalled(log);
   const dir = mkdtempSync(join(tmpdir(), "parley-bench-"));
   const redisDir = join(dir, "redis");
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
 
-  const postgres = await startPostgres(dir);
+  const postgres = await startPostgres(dir, postgresOptions);
   const postmasterPid = () => Number(readFileSync(join(dir, "pg", "postmaster.pid"), "utf8").split("\n")[0]) || 0;
   const pmPid = postmasterPid();
   onCleanup(async () => {
@@ -52,7 +86,9 @@ export async function startInfra(log: (line: string) => void, podCount = 2, sioC
     await redis.stop();
     stopAllRedis(redisDir);
   });
+  const postgresSettings = await readDurability(postgres.url);
   log(`Postgres ${postgres.url}, Redis ${redis.url} (in ${dir})`);
+  log(describeDurability(postgresSettings));
 
   const podEnv = (name: string, port: number): NodeJS.ProcessEnv => ({
     ...process.env,
@@ -100,6 +136,7 @@ export async function startInfra(log: (line: string) => void, podCount = 2, sioC
   return {
     postgresUrl: postgres.url,
     redisUrl: redis.url,
+    postgresSettings,
     pods,
     sio,
     postgresGroup: { name: "postgres", pids: () => [pmPid, ...childrenOf(pmPid)], proportional: true },
