@@ -40,6 +40,11 @@ test("the Parley driver's fanout delivers every message to every member exactly 
   t.is(counts.stale, 0);
   t.is(counts.latency.count, 40 * 3);
   t.true(counts.latency.p50 > 0);
+  // The sampler runs in its own process and reports itself; the load generator's CPU comes from this process.
+  t.true(step.procs.some((p) => p.name === "sampler"));
+  t.true(Number.isFinite(step.loadgenCpuPercent) && step.loadgenCpuPercent > 0);
+  t.is(step.procs.find((p) => p.name === "loadgen")?.cpuPercent, step.loadgenCpuPercent);
+  t.is(typeof step.invalid, "boolean");
 });
 
 test("the delivery tracker counts loss and duplicates per (receiver, message)", (t) => {

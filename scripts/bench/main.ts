@@ -166,6 +166,9 @@ const results: BenchResults = {
   problems: [],
 };
 
+/** The load generator's CPU in a progress line, and INVALID when it saturated. */
+const loadgenNote = (step: StepResult) => `, load generator ${fmt(step.loadgenCpuPercent, 0)}% CPU${step.invalid ? " INVALID (saturated)" : ""}`;
+
 function check(step: StepResult, label: string): void {
   const { lost, duplicates, unacked, expected } = step.counts;
   if (lost > 0 || duplicates > 0) {
@@ -222,7 +225,7 @@ async function main(): Promise<void> {
           check(result, `round ${round}`);
           const { latency, lost, duplicates } = result.counts;
           say(
-            `round ${round} ${name} ${scenario}: ${fmt(result.deliveriesPerSec, 0)} deliveries/s, p99 ${fmt(latency.p99)} ms, lost ${lost}, dup ${duplicates}`,
+            `round ${round} ${name} ${scenario}: ${fmt(result.deliveriesPerSec, 0)} deliveries/s, p99 ${fmt(latency.p99)} ms, lost ${lost}, dup ${duplicates}${loadgenNote(result)}`,
           );
           await quiesce(everyServer);
         }
@@ -250,7 +253,9 @@ async function main(): Promise<void> {
         });
         results.steps.push({ ...result, label: `overload ${round}` });
         check(result, `overload ${round}`);
-        say(`overload ${round} ${name}: offered ${settings.overloadRate} msg/s, ${fmt(result.deliveriesPerSec, 0)} deliveries/s within the window`);
+        say(
+          `overload ${round} ${name}: offered ${settings.overloadRate} msg/s, ${fmt(result.deliveriesPerSec, 0)} deliveries/s within the window${loadgenNote(result)}`,
+        );
       } finally {
         await session.close();
       }
@@ -280,7 +285,7 @@ async function main(): Promise<void> {
           line.points.push({ rate, p99, deliveredFraction: result.deliveredFraction, saturated });
           if (!saturated) line.sustained = rate;
           say(
-            `ramp ${scenario} ${name} ${rate}/s: delivered ${fmt(result.deliveredFraction * 100)}%, p99 ${fmt(p99)} ms${saturated ? " (saturated)" : ""}`,
+            `ramp ${scenario} ${name} ${rate}/s: delivered ${fmt(result.deliveredFraction * 100)}%, p99 ${fmt(p99)} ms${saturated ? " (saturated)" : ""}${loadgenNote(result)}`,
           );
           if (saturated) {
             // This system is done: let go of its clients and let its backlog clear before the other goes on.

@@ -40,7 +40,7 @@ export function readProc(pid: number, proportional = false): ProcReading | undef
 }
 
 /** The direct children of `pid` (Postgres backends of a postmaster). Scans /proc once. */
-export function childrenOf(pid: number): number[] {
+function childrenOf(pid: number): number[] {
   const children: number[] = [];
   let entries: string[];
   try {
@@ -64,8 +64,10 @@ export function childrenOf(pid: number): number[] {
 /** A named group of processes measured together, e.g. "pod-1" or "postgres" (postmaster plus backends). */
 export interface ProcGroup {
   name: string;
-  /** The pids to sum now; called at each sample, so a group may change (new backends). */
+  /** The pids to sum now; called at each sample, so a group may change (a restarted backend). */
   pids(): number[];
+  /** Also sum the direct children of those pids, found afresh at each sample (Postgres backends of the postmaster). */
+  withChildren?: boolean;
   /** Sum PSS rather than RSS: for processes that share memory (Postgres). */
   proportional?: boolean;
 }
@@ -78,6 +80,12 @@ export interface ProcUsage {
   rssBytes: number;
   /** Highest RSS sampled during the window. */
   peakRssBytes: number;
+}
+
+/** Every pid of a group now: its pids, and their children when it asks for them. */
+export function groupPids(group: ProcGroup): number[] {
+  const pids = group.pids();
+  return group.withChildren ? pids.flatMap((pid) => [pid, ...childrenOf(pid)]) : pids;
 }
 
 /**
@@ -99,7 +107,7 @@ export class ProcSampler {
   begin(): void {
     this.startedAt = performance.now();
     for (const group of this.groups) {
-      for (const pid of group.pids()) {
+      for (const pid of groupPids(group)) {
         const reading = readProc(pid);
         if (reading) this.start.set(pid, reading.cpuSeconds);
       }
@@ -115,7 +123,7 @@ export class ProcSampler {
     return this.groups.map((group) => {
       let cpu = 0;
       let rss = 0;
-      for (const pid of group.pids()) {
+      for (const pid of groupPids(group)) {
         const reading = readProc(pid, group.proportional);
         if (!reading) continue;
         cpu += reading.cpuSeconds - (this.start.get(pid) ?? 0);
@@ -133,7 +141,7 @@ export class ProcSampler {
   private sample(): void {
     for (const group of this.groups) {
       let rss = 0;
-      for (const pid of group.pids()) rss += readProc(pid, group.proportional)?.rssBytes ?? 0;
+      for (const pid of groupPids(group)) rss += readProc(pid, group.proportional)?.rssBytes ?? 0;
       this.peak.set(group.name, Math.max(rss, this.peak.get(group.name) ?? 0));
     }
   }
@@ -142,13 +150,13 @@ export class ProcSampler {
 /** Total RSS of a group now. */
 export function rssOf(group: ProcGroup): number {
   let rss = 0;
-  for (const pid of group.pids()) rss += readProc(pid, group.proportional)?.rssBytes ?? 0;
+  for (const pid of groupPids(group)) rss += readProc(pid, group.proportional)?.rssBytes ?? 0;
   return rss;
 }
 
 /** Total CPU seconds of a group now. */
 export function cpuOf(group: ProcGroup): number {
   let cpu = 0;
-  for (const pid of group.pids()) cpu += readProc(pid)?.cpuSeconds ?? 0;
+  for (const pid of groupPids(group)) cpu += readProc(pid)?.cpuSeconds ?? 0;
   return cpu;
 }

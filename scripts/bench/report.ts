@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import type { ResumeResult } from "./resume.js";
-import type { StepResult } from "./session.js";
+import { LOADGEN_SATURATED_PERCENT, type StepResult } from "./session.js";
 import { describeDurability, type PostgresDurability } from "./setup.js";
 import { median } from "./stats.js";
 import type { ScenarioName, SystemName } from "./workload.js";
@@ -52,6 +52,7 @@ export function stepTable(steps: LabelledStep[]): string {
       "rssMB",
       "rss/connKB",
       "genCPU%",
+      "valid",
     ],
     steps.map((s) => {
       const backends = s.procs.filter((p) => s.rssPerConnection.some((r) => r.name === p.name));
@@ -76,7 +77,8 @@ export function stepTable(steps: LabelledStep[]): string {
         fmt(s.serverCpuPercent, 0),
         mb(backends.reduce((sum, p) => sum + p.rssBytes, 0)),
         perConnKb(perConn),
-        fmt(s.procs.find((p) => p.name === "loadgen")?.cpuPercent ?? NaN, 0),
+        fmt(s.loadgenCpuPercent, 0),
+        s.invalid ? "NO" : "yes",
       ];
     }),
   );
@@ -256,6 +258,7 @@ export function renderReport(results: BenchResults, files: string[], took: strin
     out.push("Runs (latency: intended send time → first delivery, open loop; deliveries/s and sends/s inside the window;");
     out.push("ack: intended send time → acknowledgement; rssMB: the backends' RSS; rss/connKB: their RSS growth per connection");
     out.push("when the round connected, rough because garbage collection moves RSS too):");
+    out.push(`genCPU%: the load generator's own CPU; valid NO: it used ≥ ${LOADGEN_SATURATED_PERCENT}% of a core, so it measured itself.`);
     out.push(stepTable(steps), "", "CPU % (of one core) and RSS per process group during each window (Postgres: PSS of all its processes):");
     out.push(cpuTable(steps), "");
   }
@@ -313,6 +316,17 @@ export function renderReport(results: BenchResults, files: string[], took: strin
   out.push(
     `Machine: ${cpus().length} cores, load average now ${load} (shared with other work: absolute figures are skewed; alternating shares the noise).`,
   );
+  const invalid = steps.filter((s) => s.invalid);
+  if (invalid.length > 0) {
+    out.push(
+      `INVALID RUNS: the load generator saturated (≥ ${LOADGEN_SATURATED_PERCENT}% of one core) in ${invalid.length} of ${steps.length}; their figures measure the harness, not the servers:`,
+      ...invalid.map((s) => `  - ${s.label} ${s.system} ${s.scenario}: load generator ${fmt(s.loadgenCpuPercent, 0)}% CPU`),
+    );
+  } else if (steps.length > 0) {
+    out.push(
+      `Load generator below ${LOADGEN_SATURATED_PERCENT}% of one core in every run (highest ${fmt(Math.max(...steps.map((s) => s.loadgenCpuPercent)), 0)}%).`,
+    );
+  }
   if (problems.length > 0) out.push("", "CORRECTNESS PROBLEMS (loss or duplicates):", ...problems.map((p) => `  - ${p}`), "");
   else out.push("No loss and no duplicates in any load run.");
   for (const file of files) out.push(`Wrote ${file}`);

@@ -1,7 +1,9 @@
 // One system's virtual users connected for a while, and the measured runs
 // (steps) made on those connections: open-loop sending for a window, a
-// bounded drain, exact loss and duplicate counts, and the servers' CPU and RSS.
-import { rssOf, ProcSampler, type ProcGroup, type ProcUsage } from "./procstat.js";
+// bounded drain, exact loss and duplicate counts, the servers' CPU and RSS
+// (sampled by a process of its own), and the load generator's own CPU.
+import { rssOf, type ProcGroup, type ProcUsage } from "./procstat.js";
+import { SamplerProcess } from "./sampler-process.js";
 import {
   DeliveryTracker,
   encodeBody,
@@ -59,15 +61,23 @@ export interface StepResult {
   offeredDeliveriesPerSec: number;
   /** deliveriesPerSec ÷ offeredDeliveriesPerSec. */
   deliveredFraction: number;
-  /** Server-side processes over the window: each backend, its dependencies, and the load generator. */
+  /** Processes over the window: each backend, its dependencies, the load generator and the sampler. */
   procs: ProcUsage[];
+  /** The load generator's CPU over the window (process.cpuUsage), in % of one core. */
+  loadgenCpuPercent: number;
+  /**
+   * The load generator used at least LOADGEN_SATURATED_PERCENT of a core: it may
+   * have sent late or read late, so the step measured the harness, not the servers.
+   */
+  invalid: boolean;
   /** Sum of the backends' and dependencies' CPU, in % of one core. */
   serverCpuPercent: number;
   /** RSS growth per connection of each backend when this session connected. */
   rssPerConnection: { name: string; bytes: number }[];
 }
 
-const LOADGEN: ProcGroup = { name: "loadgen", pids: () => [process.pid] };
+/** At or above this CPU (% of one core) the single-threaded load generator counts as saturated. */
+export const LOADGEN_SATURATED_PERCENT = 90;
 const SETTLE_MS = 500;
 
 /** Users are spread over the backends (user i on backend i mod n), each listing the others for failover. */
@@ -79,6 +89,7 @@ export class Session {
   private tracker: DeliveryTracker | undefined;
 
   private constructor(
+    private readonly sampler: SamplerProcess,
     readonly system: System,
     readonly population: Population,
     readonly users: number[],
@@ -94,11 +105,13 @@ export class Session {
   static async open(system: System, population: Population, users: number[]): Promise<Session> {
     const groups = system.backends.map(backendGroup);
     const before = await Promise.all(groups.map((g) => medianRss(g)));
-    const session = new Session(system, population, users, []);
+    const sampler = await SamplerProcess.start();
+    const session = new Session(sampler, system, population, users, []);
     system.driver.onMessage((receiver, body) => session.tracker?.receive(receiver, body));
     try {
       await system.driver.connect(users, homeRoute(system.backends));
     } catch (err) {
+      sampler.stop();
       await system.driver.disconnect();
       throw err;
     }
@@ -116,9 +129,9 @@ export class Session {
     const tracker = new DeliveryTracker(options.tag, population.names.length);
     this.tracker = tracker;
     const serverGroups = [...system.backends.map(backendGroup), ...system.dependencies];
-    const sampler = new ProcSampler([...serverGroups, LOADGEN]);
 
-    sampler.begin();
+    await this.sampler.begin(serverGroups);
+    const loadgenStart = { cpu: process.cpuUsage(), at: performance.now() };
     const window = await openLoop({
       rate: options.rate,
       durationMs: options.durationMs,
@@ -132,7 +145,8 @@ export class Session {
         );
       },
     });
-    const procs = sampler.end();
+    const loadgen = loadgenUsage(loadgenStart);
+    const procs = [...(await this.sampler.end()), loadgen];
 
     // Let the tail arrive, for a bounded time, before counting what is lost.
     const drainDeadline = window.end + options.drainMs;
@@ -159,6 +173,8 @@ export class Session {
       offeredDeliveriesPerSec: offered,
       deliveredFraction: deliveriesPerSec / offered,
       procs,
+      loadgenCpuPercent: loadgen.cpuPercent,
+      invalid: loadgen.cpuPercent >= LOADGEN_SATURATED_PERCENT,
       serverCpuPercent: procs.filter((p) => serverNames.has(p.name)).reduce((sum, p) => sum + p.cpuPercent, 0),
       rssPerConnection: this.rssPerConnection,
     };
@@ -166,8 +182,17 @@ export class Session {
 
   async close(): Promise<void> {
     this.tracker = undefined;
+    this.sampler.stop();
     await this.system.driver.disconnect();
   }
+}
+
+/** This process's CPU since `start`, in % of one core: the load generator's own cost. */
+function loadgenUsage(start: { cpu: NodeJS.CpuUsage; at: number }): ProcUsage {
+  const used = process.cpuUsage(start.cpu);
+  const seconds = (performance.now() - start.at) / 1000;
+  const rss = process.memoryUsage.rss();
+  return { name: "loadgen", cpuPercent: seconds > 0 ? ((used.user + used.system) / 1e6 / seconds) * 100 : NaN, rssBytes: rss, peakRssBytes: rss };
 }
 
 export function backendGroup(backend: BackendRef): ProcGroup {

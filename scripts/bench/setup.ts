@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { ensureInstalled, startPostgres, startRedis, stopAllRedis, type PostgresOptions } from "../local-services.js";
-import { childrenOf, readProc, type ProcGroup } from "./procstat.js";
+import { readProc, type ProcGroup } from "./procstat.js";
 import { onCleanup, spawnServer, waitListening, type ServerProcess } from "./processes.js";
 import type { BackendRef } from "./session.js";
 
@@ -139,7 +139,7 @@ export async function startInfra(log: (line: string) => void, postgresOptions: P
     postgresSettings,
     pods,
     sio,
-    postgresGroup: { name: "postgres", pids: () => [pmPid, ...childrenOf(pmPid)], proportional: true },
+    postgresGroup: { name: "postgres", pids: () => [pmPid], withChildren: true, proportional: true },
     redisGroup: { name: "redis", pids: () => [redis.pid] },
     async restart(backend) {
       if (backend.process.alive) return;
