@@ -282,7 +282,7 @@ async function main(): Promise<void> {
           const exploded = !Number.isFinite(p99) || p99 > Math.max(250, 10 * (baseline.get(name) as number));
           const saturated = result.deliveredFraction < 0.95 || exploded;
           const line = series.get(name) as RampSeries;
-          line.points.push({ rate, p99, deliveredFraction: result.deliveredFraction, saturated });
+          line.points.push({ rate, p99, deliveredFraction: result.deliveredFraction, saturated, invalid: result.invalid });
           if (!saturated) line.sustained = rate;
           say(
             `ramp ${scenario} ${name} ${rate}/s: delivered ${fmt(result.deliveredFraction * 100)}%, p99 ${fmt(p99)} ms${saturated ? " (saturated)" : ""}${loadgenNote(result)}`,

@@ -140,7 +140,8 @@ export function resumeTable(results: ResumeResult[]): string {
 export interface RampSeries {
   system: SystemName;
   scenario: ScenarioName;
-  points: { rate: number; p99: number; deliveredFraction: number; saturated: boolean }[];
+  /** invalid: the load generator saturated during that step. */
+  points: { rate: number; p99: number; deliveredFraction: number; saturated: boolean; invalid: boolean }[];
   /** Highest offered rate that was not saturated. */
   sustained: number;
 }
@@ -288,7 +289,8 @@ export function renderReport(results: BenchResults, files: string[], took: strin
     out.push(table(["system", "scenario", "rounds", "offered/s", "deliv/s", "p50ms", "p99ms", "srvCPU%", "rss/connKB", "lost", "dup"], rows), "");
   }
   if (ramps.length > 0) {
-    out.push("Ramp: highest offered rate each system sustained (delivered ≥ 95% of offered, p99 under control; * = saturated):");
+    out.push("Ramp: highest offered rate each system sustained (delivered ≥ 95% of offered, p99 under control; * = saturated;");
+    out.push("! = invalid, the load generator saturated):");
     out.push(
       table(
         ["system", "scenario", "sustained msg/s", "rate:p99 per step"],
@@ -296,7 +298,7 @@ export function renderReport(results: BenchResults, files: string[], took: strin
           r.system,
           r.scenario,
           String(r.sustained || "-"),
-          r.points.map((p) => `${p.rate}:${fmt(p.p99, 0)}ms${p.saturated ? "*" : ""}`).join(" "),
+          r.points.map((p) => `${p.rate}:${fmt(p.p99, 0)}ms${p.saturated ? "*" : ""}${p.invalid ? "!" : ""}`).join(" "),
         ]),
       ),
       "",
