@@ -45,6 +45,10 @@ test("the Parley driver's fanout delivers every message to every member exactly 
   t.true(Number.isFinite(step.loadgenCpuPercent) && step.loadgenCpuPercent > 0);
   t.is(step.procs.find((p) => p.name === "loadgen")?.cpuPercent, step.loadgenCpuPercent);
   t.is(typeof step.invalid, "boolean");
+  // Nothing ended or reconnected at this rate, and everything arrived within the window plus the latency SLO's grace.
+  t.is(step.reconnects, 0);
+  t.is(step.endedSlow, 0);
+  t.true(counts.deliveredInSloWindow >= counts.deliveredInWindow && counts.deliveredInSloWindow <= counts.delivered);
 });
 
 test("the delivery tracker counts loss and duplicates per (receiver, message)", (t) => {

@@ -1,10 +1,11 @@
 // Parley as the workload drives it: one ReconnectingClient per virtual user,
 // each on an HTTP/2 connection of its own, resuming from the cursors of its
 // previous connection so that a new round does not replay the last one.
+import { status } from "@grpc/grpc-js";
 import type { Cursor } from "../../gen/parley/chat/v1/chat.js";
 import { ParleyApi } from "../../services/client/api.js";
 import { ReconnectingClient } from "../../services/client/reconnecting-client.js";
-import type { Driver, Endpoint, Population, Target } from "./workload.js";
+import type { Driver, Endpoint, Population, StreamEvents, Target } from "./workload.js";
 
 const PASSWORD = "bench-password";
 const CONNECT_TIMEOUT_MS = 60_000;
@@ -19,6 +20,7 @@ export class ParleyDriver implements Driver {
   private readonly clients = new Map<number, ReconnectingClient>();
   private messageHandler: (receiver: number, body: string) => void = () => undefined;
   private resumedHandler: (user: number, endpoint: string) => void = () => undefined;
+  private readonly events: StreamEvents = { reconnects: 0, endedSlow: 0 };
 
   /** `setupAddresses` take the sign-ups and group creation, spread across them. */
   constructor(private readonly setupAddresses: string[]) {}
@@ -71,6 +73,9 @@ export class ParleyDriver implements Driver {
           }
         });
         client.on("disconnected", ({ willRetry, code, details }) => {
+          if (willRetry) this.events.reconnects += 1;
+          // The server's queue limit for a stream that does not keep up (chat-stream's tooSlow).
+          if (code === status.RESOURCE_EXHAUSTED && details.includes("too slow")) this.events.endedSlow += 1;
           if (!willRetry) {
             clearTimeout(timer);
             reject(new Error(`parley user ${user} refused (${code}): ${details}`));
@@ -94,6 +99,10 @@ export class ParleyDriver implements Driver {
 
   onResumed(handler: (user: number, endpoint: string) => void): void {
     this.resumedHandler = handler;
+  }
+
+  streamEvents(): StreamEvents {
+    return { ...this.events };
   }
 
   async disconnect(): Promise<void> {

@@ -72,9 +72,21 @@ export interface StepResult {
   invalid: boolean;
   /** Sum of the backends' and dependencies' CPU, in % of one core. */
   serverCpuPercent: number;
+  /** Server CPU-seconds per 1000 deliveries inside the window (the servers' cost of a delivery). */
+  cpuSecondsPer1000: number;
+  /** First deliveries by the window's end plus SLO_P99_MS, ÷ what the offered rate asks for: the SLO's delivered share. */
+  sloDeliveredFraction: number;
+  /** Reconnects and streams ended by the server for being slow, during the window and the drain. */
+  reconnects: number;
+  endedSlow: number;
   /** RSS growth per connection of each backend when this session connected. */
   rssPerConnection: { name: string; bytes: number }[];
 }
+
+/** The latency objective of capacity: p99 at or under this. */
+export const SLO_P99_MS = 50;
+/** The delivery objective of capacity: at least this share of the offered deliveries arrive within the window. */
+export const SLO_DELIVERED = 0.99;
 
 /** At or above this CPU (% of one core) the single-threaded load generator counts as saturated. */
 export const LOADGEN_SATURATED_PERCENT = 90;
@@ -127,6 +139,8 @@ export class Session {
   async run(options: StepOptions): Promise<StepResult> {
     const { system, population } = this;
     const tracker = new DeliveryTracker(options.tag, population.names.length);
+    tracker.sloGraceMs = SLO_P99_MS;
+    const eventsBefore = system.driver.streamEvents();
     this.tracker = tracker;
     const serverGroups = [...system.backends.map(backendGroup), ...system.dependencies];
 
@@ -153,6 +167,7 @@ export class Session {
     while (!tracker.complete && performance.now() < drainDeadline) await sleep(20);
     const drainMs = Math.max(0, performance.now() - window.end);
     const counts = tracker.result(drainMs);
+    const eventsAfter = system.driver.streamEvents();
     this.tracker = undefined;
 
     const seconds = options.durationMs / 1000;
@@ -160,6 +175,7 @@ export class Session {
     const deliveriesPerSec = counts.deliveredInWindow / seconds;
     const offered = options.rate * recipients;
     const serverNames = new Set(serverGroups.map((g) => g.name));
+    const serverCpuPercent = procs.filter((p) => serverNames.has(p.name)).reduce((sum, p) => sum + p.cpuPercent, 0);
     return {
       system: system.name,
       scenario: options.scenario,
@@ -175,7 +191,11 @@ export class Session {
       procs,
       loadgenCpuPercent: loadgen.cpuPercent,
       invalid: loadgen.cpuPercent >= LOADGEN_SATURATED_PERCENT,
-      serverCpuPercent: procs.filter((p) => serverNames.has(p.name)).reduce((sum, p) => sum + p.cpuPercent, 0),
+      serverCpuPercent,
+      cpuSecondsPer1000: deliveriesPerSec > 0 ? (serverCpuPercent / 100 / deliveriesPerSec) * 1000 : NaN,
+      sloDeliveredFraction: counts.deliveredInSloWindow / seconds / offered,
+      reconnects: eventsAfter.reconnects - eventsBefore.reconnects,
+      endedSlow: eventsAfter.endedSlow - eventsBefore.endedSlow,
       rssPerConnection: this.rssPerConnection,
     };
   }

@@ -10,7 +10,7 @@
 // meanwhile is gone (the Redis adapter does not support connection state
 // recovery, and nothing is stored).
 import { io, type Socket } from "socket.io-client";
-import type { Driver, Endpoint, Population, Target } from "./workload.js";
+import type { Driver, Endpoint, Population, StreamEvents, Target } from "./workload.js";
 
 const CONNECT_TIMEOUT_MS = 60_000;
 
@@ -27,6 +27,7 @@ export class SocketIoDriver implements Driver {
   private closed = false;
   private messageHandler: (receiver: number, body: string) => void = () => undefined;
   private resumedHandler: (user: number, endpoint: string) => void = () => undefined;
+  private readonly events: StreamEvents = { reconnects: 0, endedSlow: 0 };
 
   async prepare(population: Population): Promise<void> {
     this.population = population;
@@ -78,6 +79,7 @@ export class SocketIoDriver implements Driver {
         .catch(() => socket.disconnect());
     });
     const failover = () => {
+      if (!this.closed && this.sockets.get(user) === socket) this.events.reconnects += 1;
       socket.removeAllListeners();
       socket.disconnect();
       if (this.closed || this.sockets.get(user) !== socket) return;
@@ -104,6 +106,11 @@ export class SocketIoDriver implements Driver {
 
   onResumed(handler: (user: number, endpoint: string) => void): void {
     this.resumedHandler = handler;
+  }
+
+  /** Socket.IO never ends a connection for reading slowly (it buffers without bound), so `endedSlow` stays 0. */
+  streamEvents(): StreamEvents {
+    return { ...this.events };
   }
 
   async disconnect(): Promise<void> {

@@ -47,7 +47,16 @@ export interface Driver {
   onMessage(handler: (receiver: number, body: string) => void): void;
   /** A connection that was lost is live again (after a failover), on `endpoint`. */
   onResumed(handler: (user: number, endpoint: string) => void): void;
+  /** Streams lost and streams the server ended for being slow, since the driver was made (a run takes the difference). */
+  streamEvents(): StreamEvents;
   disconnect(): Promise<void>;
+}
+
+export interface StreamEvents {
+  /** Connections or streams that ended while the benchmark wanted them, and were opened again. */
+  reconnects: number;
+  /** Of those, the ones the server ended because the client read too slowly. */
+  endedSlow: number;
 }
 
 export function buildPopulation(runId: string, users: number, groupSize: number, resumeUsers: number): Population {
@@ -117,6 +126,8 @@ export interface DeliveryCounts {
   /** First deliveries of (receiver, message) pairs. */
   delivered: number;
   deliveredInWindow: number;
+  /** First deliveries by the window's end plus the latency SLO (late sends of the window get that long to arrive). */
+  deliveredInSloWindow: number;
   ackedInWindow: number;
   /** Expected (receiver, message) pairs never delivered, for acknowledged messages. */
   lost: number;
@@ -150,10 +161,13 @@ export class DeliveryTracker {
     delivered: 0,
     deliveredOfAcked: 0,
     inWindow: 0,
+    inSloWindow: 0,
     duplicates: 0,
     stale: 0,
   };
   windowEnd = Infinity;
+  /** Added to `windowEnd` for `deliveredInSloWindow`. */
+  sloGraceMs = 0;
 
   constructor(
     readonly tag: string,
@@ -208,6 +222,7 @@ export class DeliveryTracker {
     this.counts.delivered += 1;
     if (this.acked[decoded.k]) this.counts.deliveredOfAcked += 1;
     if (now <= this.windowEnd) this.counts.inWindow += 1;
+    if (now <= this.windowEnd + this.sloGraceMs) this.counts.inSloWindow += 1;
     this.latency.add(now - decoded.sentAt);
   }
 
@@ -224,6 +239,7 @@ export class DeliveryTracker {
       expected: this.counts.expected,
       delivered: this.counts.delivered,
       deliveredInWindow: this.counts.inWindow,
+      deliveredInSloWindow: this.counts.inSloWindow,
       ackedInWindow: this.counts.ackedInWindow,
       lost,
       duplicates: this.counts.duplicates,
