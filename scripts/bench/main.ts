@@ -4,18 +4,21 @@
 // and against Socket.IO with @socket.io/redis-adapter (2 servers, same Redis),
 // on loopback, in one run. Open-loop load (sends scheduled by the clock), exact
 // loss and duplicate counts, latency percentiles, CPU and RSS of every server
-// process. --compare alternates the systems over several rounds and ends with
-// the ratio line; a full run (no --quick) also ramps the offered load to find
-// where each system saturates, and writes JSON and an SVG chart to .bench/.
+// process. Each system's capacity at the SLO (p99 ≤ 50 ms, ≥ 99 % delivered
+// within the window, no stream ended as slow) is found by a ramp and
+// bisection, for fanout and DMs; then p99 and server CPU per delivery at a
+// rate both sustain, alternated; then fanout at twice each capacity. The output
+// ends with the design's two ratio lines; JSON and an SVG chart go to .bench/.
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { findCapacity, type CapacityResult } from "./capacity.js";
 import { ParleyDriver } from "./parley-driver.js";
 import { cleanupAll, killAllNow } from "./processes.js";
 import { cpuOf, type ProcGroup } from "./procstat.js";
-import { fmt, renderReport, writeResults, type BenchResults, type RampSeries } from "./report.js";
+import { fmt, renderReport, writeResults, type BenchResults } from "./report.js";
 import { runResume } from "./resume.js";
 import { backendGroup, Session, sleep, type StepResult, type System } from "./session.js";
 import { startInfra, type Backend } from "./setup.js";
@@ -24,20 +27,19 @@ import { buildPopulation, type ScenarioName, type SystemName } from "./workload.
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const USAGE = `usage: npm run bench -- [options]
-  --compare            alternate the systems over --rounds rounds and end with the ratio line (implied by a full run)
-  --quick              short fixed-rate runs only (no ramp): under 3 minutes
+  --compare            both systems, and the ratio lines (implied by a full run)
+  --quick              short windows, a coarse ramp and one bisection step: under 3 minutes
   --scenario LIST      fanout,dm,resume or all (default all)
   --system NAME        parley, socketio or both (default both)
   --users N            virtual users, each with its own connection (quick 100, full 200)
   --group-size N       members per group in fanout (default 10)
-  --rate N             offered messages/s for fanout (quick 200, full 400)
-  --dm-rate N          offered messages/s for dm (default: --rate)
-  --duration S         sending window per run, seconds (quick 4, full 10)
-  --drain S            longest wait for late deliveries after the window (quick 3, full 5)
-  --rounds N           rounds per system with --compare (quick 2, full 3)
-  --ramp LIST          offered rates for the ramp (full run; default 100,200,400,800,1600,3200,6400)
+  --rate N             the shared rate where p99 and CPU per delivery are compared (default: a third of the lower capacity)
+  --duration S         sending window per run, seconds (quick 2, full 8)
+  --drain S            longest wait for late deliveries after the window (quick 2, full 5)
+  --rounds N           alternated rounds at the shared rate (quick 1, full 3)
+  --ramp LIST          offered rates tried until one misses the SLO (quick 100,400,1600,6400; full 50,100,200,...,12800)
+  --bisect N           bisection steps after the ramp (quick 1, full 4)
   --resume-users N     receivers in the resume scenario (quick 10, full 50)
-  --overload-rate N    fanout messages/s offered to find each system's throughput for the ratio line (default 8000)
   --resume-rate N      messages/s during the resume scenario (default 50)
   --fast-postgres      Postgres with fsync, synchronous_commit and full_page_writes off (as in the tests): not durable;
                        the default is production durability, and the output says which was used
@@ -53,14 +55,13 @@ const { values } = parseArgs({
     users: { type: "string" },
     "group-size": { type: "string" },
     rate: { type: "string" },
-    "dm-rate": { type: "string" },
+    bisect: { type: "string" },
     duration: { type: "string" },
     drain: { type: "string" },
     rounds: { type: "string" },
     ramp: { type: "string" },
     "resume-users": { type: "string" },
     "resume-rate": { type: "string" },
-    "overload-rate": { type: "string" },
     "body-bytes": { type: "string" },
     "fast-postgres": { type: "boolean", default: false },
     "max-seconds": { type: "string" },
@@ -87,19 +88,21 @@ const compare = values.compare || !quick;
 const settings = {
   users: num("users", 100, 200, 4, 5000),
   groupSize: num("group-size", 10, 10, 2, 1000),
-  rate: num("rate", 200, 400, 1, 100_000),
-  dmRate: 0,
-  durationMs: num("duration", 4, 10, 1, 600) * 1000,
-  drainMs: num("drain", 3, 5, 0.5, 120) * 1000,
-  rounds: compare ? num("rounds", 2, 3, 1, 20) : 1,
+  sharedRate: values.rate === undefined ? undefined : num("rate", 0, 0, 1, 100_000),
+  durationMs: num("duration", 2, 8, 1, 600) * 1000,
+  drainMs: num("drain", 2, 5, 0.5, 120) * 1000,
+  rounds: num("rounds", 1, 3, 1, 20),
+  bisect: num("bisect", 1, 4, 0, 20),
+  /** After the overload step: longest wait for late deliveries. */
+  overloadDrainMs: (quick ? 5 : 20) * 1000,
   resumeUsers: num("resume-users", 10, 50, 1, 1000),
   resumeRate: num("resume-rate", 50, 50, 1, 10_000),
-  overloadRate: num("overload-rate", 8000, 8000, 1, 100_000),
   bodyBytes: num("body-bytes", 100, 100, 32, 4096),
   maxSeconds: num("max-seconds", 170, 3600, 10, 86_400),
-  ramp: (values.ramp ?? "100,200,400,800,1600,3200,6400").split(",").map(Number),
+  ramp: (values.ramp ?? (quick ? "100,400,1600,6400" : "50,100,200,400,800,1600,3200,6400,12800")).split(",").map(Number),
 };
-settings.dmRate = values["dm-rate"] === undefined ? settings.rate : num("dm-rate", 0, 0, 1, 100_000);
+/** Longest wait for the servers to go idle before a step: a missed step leaves a backlog that must not bill the next. */
+const settle = quick ? 3_000 : 10_000;
 if (settings.ramp.some((r) => !Number.isFinite(r) || r <= 0)) {
   process.stderr.write(`--ramp must be a comma list of positive rates\n`);
   process.exit(2);
@@ -162,6 +165,7 @@ const results: BenchResults = {
   loadScenarios,
   steps: [],
   ramps: [],
+  sharedRates: {},
   resumes: [],
   problems: [],
 };
@@ -204,7 +208,7 @@ async function main(): Promise<void> {
   for (const name of systemNames) await systems[name].driver.prepare(population);
   say(`${settings.users} users: ${population.groups.length} groups of ${settings.groupSize}, ${population.pairs.length} DM pairs`);
 
-  const step = (scenario: ScenarioName, rate: number) => ({
+  const stepAt = (scenario: ScenarioName, rate: number) => ({
     scenario,
     rate,
     durationMs: settings.durationMs,
@@ -213,92 +217,86 @@ async function main(): Promise<void> {
     tag: nextTag(),
   });
 
-  // 1. A fixed offered rate, the systems alternated round by round.
-  for (let round = 1; round <= settings.rounds && loadScenarios.length > 0; round++) {
+  // 1. Capacity at the SLO, per scenario and system: a ramp, then bisection. A miss leaves a backlog: let it clear.
+  const capacities = new Map<string, CapacityResult>();
+  for (const scenario of loadScenarios) {
     for (const name of systemNames) {
-      await quiesce(everyServer);
+      await quiesce(everyServer, settle);
       const session = await Session.open(systems[name], population, everyone);
+      let result: CapacityResult;
       try {
-        for (const scenario of loadScenarios) {
-          const result = await session.run(step(scenario, scenario === "fanout" ? settings.rate : settings.dmRate));
-          results.steps.push({ ...result, label: `round ${round}` });
-          check(result, `round ${round}`);
-          const { latency, lost, duplicates } = result.counts;
-          say(
-            `round ${round} ${name} ${scenario}: ${fmt(result.deliveriesPerSec, 0)} deliveries/s, p99 ${fmt(latency.p99)} ms, lost ${lost}, dup ${duplicates}${loadgenNote(result)}`,
-          );
-          await quiesce(everyServer);
-        }
-      } finally {
-        await session.close();
-      }
-    }
-  }
-
-  // 2. Throughput (with --compare): more fanout than either system can take, for a short window, alternated.
-  //    What each delivers within the window is its capacity here: the deliveries/s of the ratio line.
-  //    Latency is compared at the fixed rate above, where both keep up, never under overload.
-  //    A quick run takes one round of it, to stay well under three minutes.
-  const overloadRounds = quick ? 1 : settings.rounds;
-  for (let round = 1; compare && loadScenarios.includes("fanout") && round <= overloadRounds; round++) {
-    for (const name of systemNames) {
-      await quiesce(everyServer, 20_000);
-      const session = await Session.open(systems[name], population, everyone);
-      try {
-        // A long drain: under overload deliveries arrive late, and late is not lost; what is still missing after it is.
-        const result = await session.run({
-          ...step("fanout", settings.overloadRate),
-          durationMs: Math.min(settings.durationMs, 4_000),
-          drainMs: 20_000,
-        });
-        results.steps.push({ ...result, label: `overload ${round}` });
-        check(result, `overload ${round}`);
-        say(
-          `overload ${round} ${name}: offered ${settings.overloadRate} msg/s, ${fmt(result.deliveriesPerSec, 0)} deliveries/s within the window${loadgenNote(result)}`,
+        // A short unmeasured run first, so that the first measured step does not pay for warming up (JIT, pools).
+        await session.run({ ...stepAt(scenario, settings.ramp[0]), durationMs: 1_000, drainMs: 1_000 });
+        result = await findCapacity(
+          async (rate) => {
+            await quiesce(serverGroups(systems[name]), settle);
+            const step = await session.run(stepAt(scenario, rate));
+            results.steps.push({ ...step, label: `capacity ${rate}` });
+            check(step, `capacity ${rate}`);
+            return step;
+          },
+          { ramp: settings.ramp, bisections: settings.bisect },
+          (point, step) =>
+            say(
+              `capacity ${scenario} ${name} ${point.rate}/s: p99 ${fmt(point.p99)} ms, delivered ${fmt(point.deliveredFraction * 100)}%, reconnects ${step.reconnects}, ended slow ${step.endedSlow}${point.miss ? ` (misses the SLO: ${point.miss})` : ""}${loadgenNote(step)}`,
+            ),
         );
       } finally {
         await session.close();
       }
+      capacities.set(`${name} ${scenario}`, result);
+      results.ramps.push({
+        ...result,
+        system: name,
+        scenario,
+        points: [...result.points].sort((a, b) => a.rate - b.rate),
+        sustained: result.capacity,
+      });
+      say(`capacity ${scenario} ${name}: ${result.lowerBound ? "at least " : ""}${result.capacity} msg/s`);
     }
   }
 
-  // 3. The ramp (full runs): the offered rate goes up until a system saturates; systems alternate step by step.
-  for (const scenario of quick ? [] : loadScenarios) {
-    const series = new Map<SystemName, RampSeries>(systemNames.map((n) => [n, { system: n, scenario, points: [], sustained: 0 }]));
-    const sessions = new Map<SystemName, Session>();
-    try {
-      for (const name of systemNames) sessions.set(name, await Session.open(systems[name], population, everyone));
-      const baseline = new Map<SystemName, number>();
-      for (const rate of settings.ramp) {
-        for (const name of systemNames) {
-          const session = sessions.get(name);
-          if (session === undefined) continue;
-          await quiesce(everyServer);
-          const result = await session.run(step(scenario, rate));
-          results.steps.push({ ...result, label: `ramp ${rate}` });
-          check(result, `ramp ${rate}`);
-          const p99 = result.counts.latency.p99;
-          if (!baseline.has(name)) baseline.set(name, p99);
-          const exploded = !Number.isFinite(p99) || p99 > Math.max(250, 10 * (baseline.get(name) as number));
-          const saturated = result.deliveredFraction < 0.95 || exploded;
-          const line = series.get(name) as RampSeries;
-          line.points.push({ rate, p99, deliveredFraction: result.deliveredFraction, saturated, invalid: result.invalid });
-          if (!saturated) line.sustained = rate;
+  // 2. A rate both sustain (a third of the lower capacity, or --rate), the systems alternated round by round:
+  //    p99 and server CPU per delivery are compared there.
+  for (const scenario of loadScenarios) {
+    const lower = Math.min(...systemNames.map((n) => capacities.get(`${n} ${scenario}`)?.capacity ?? 0));
+    const rate = settings.sharedRate ?? Math.max(1, Math.round(lower / 3));
+    results.sharedRates[scenario] = rate;
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const name of systemNames) {
+        await quiesce(everyServer, settle);
+        const session = await Session.open(systems[name], population, everyone);
+        try {
+          const step = await session.run(stepAt(scenario, rate));
+          results.steps.push({ ...step, label: `round ${round}` });
+          check(step, `round ${round}`);
           say(
-            `ramp ${scenario} ${name} ${rate}/s: delivered ${fmt(result.deliveredFraction * 100)}%, p99 ${fmt(p99)} ms${saturated ? " (saturated)" : ""}${loadgenNote(result)}`,
+            `round ${round} ${name} ${scenario} at ${rate}/s: p99 ${fmt(step.counts.latency.p99)} ms, ${fmt(step.cpuSecondsPer1000, 3)} server CPU-s per 1000 deliveries, lost ${step.counts.lost}, dup ${step.counts.duplicates}${loadgenNote(step)}`,
           );
-          if (saturated) {
-            // This system is done: let go of its clients and let its backlog clear before the other goes on.
-            sessions.delete(name);
-            await session.close();
-            await quiesce(serverGroups(systems[name]), 15_000);
-          }
+        } finally {
+          await session.close();
         }
       }
-    } finally {
-      for (const session of sessions.values()) await session.close();
     }
-    results.ramps.push(...series.values());
+  }
+
+  // 3. Overload: fanout offered at twice each system's capacity; what is delivered within the window, and
+  //    the reconnects and streams ended for slowness it causes. A long drain: late is not lost.
+  for (const name of loadScenarios.includes("fanout") ? systemNames : []) {
+    const capacity = capacities.get(`${name} fanout`)?.capacity ?? 0;
+    if (capacity === 0) continue;
+    await quiesce(everyServer, settle * 4);
+    const session = await Session.open(systems[name], population, everyone);
+    try {
+      const step = await session.run({ ...stepAt("fanout", capacity * 2), drainMs: settings.overloadDrainMs });
+      results.steps.push({ ...step, label: "overload 2x" });
+      check(step, "overload 2x");
+      say(
+        `overload ${name}: offered ${capacity * 2} msg/s (twice its capacity), ${fmt(step.deliveriesPerSec, 0)} deliveries/s within the window, reconnects ${step.reconnects}, ended slow ${step.endedSlow}${loadgenNote(step)}`,
+      );
+    } finally {
+      await session.close();
+    }
   }
 
   // 4. Resume after SIGTERM. It runs last, so the stopped backend is not started again.

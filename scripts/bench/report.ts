@@ -3,8 +3,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
+import type { CapacityResult } from "./capacity.js";
 import type { ResumeResult } from "./resume.js";
-import { LOADGEN_SATURATED_PERCENT, type StepResult } from "./session.js";
+import { LOADGEN_SATURATED_PERCENT, SLO_DELIVERED, SLO_P99_MS, type StepResult } from "./session.js";
 import { describeDurability, type PostgresDurability } from "./setup.js";
 import { median } from "./stats.js";
 import type { ScenarioName, SystemName } from "./workload.js";
@@ -48,6 +49,8 @@ export function stepTable(steps: LabelledStep[]): string {
       "lost",
       "dup",
       "unacked",
+      "reconn",
+      "slowEnd",
       "srvCPU%",
       "rssMB",
       "rss/connKB",
@@ -74,6 +77,8 @@ export function stepTable(steps: LabelledStep[]): string {
         String(s.counts.lost),
         String(s.counts.duplicates),
         String(s.counts.unacked),
+        String(s.reconnects),
+        String(s.endedSlow),
         fmt(s.serverCpuPercent, 0),
         mb(backends.reduce((sum, p) => sum + p.rssBytes, 0)),
         perConnKb(perConn),
@@ -137,12 +142,11 @@ export function resumeTable(results: ResumeResult[]): string {
   );
 }
 
-export interface RampSeries {
+/** One capacity search, its points sorted by rate (saturated: missed the SLO; invalid: the load generator saturated). */
+export interface RampSeries extends CapacityResult {
   system: SystemName;
   scenario: ScenarioName;
-  /** invalid: the load generator saturated during that step. */
-  points: { rate: number; p99: number; deliveredFraction: number; saturated: boolean; invalid: boolean }[];
-  /** Highest offered rate that was not saturated. */
+  /** The capacity, under the name the chart's legend uses. */
   sustained: number;
 }
 
@@ -211,7 +215,7 @@ export function rampSvg(series: RampSeries[], title: string): string {
     });
   });
   parts.push(
-    `<text x="8" y="${height - 6}" font-size="11" fill="#555">hollow: saturated (delivered &lt; 95% of offered, or p99 exploded); both axes logarithmic</text>`,
+    `<text x="8" y="${height - 6}" font-size="11" fill="#555">hollow: missed the SLO (p99 over ${SLO_P99_MS} ms, under ${SLO_DELIVERED * 100}% delivered within the window, or a stream ended as slow); both axes logarithmic</text>`,
   );
   parts.push("</svg>");
   return parts.join("\n");
@@ -229,6 +233,8 @@ export interface BenchResults {
   loadScenarios: ScenarioName[];
   steps: LabelledStep[];
   ramps: RampSeries[];
+  /** Per load scenario, the rate both systems were compared at (a third of the lower capacity unless given). */
+  sharedRates: Partial<Record<ScenarioName, number>>;
   resumes: ResumeResult[];
   /** Loss or duplicates seen, with the run they were seen in. */
   problems: string[];
@@ -245,6 +251,7 @@ function roundMedians(steps: LabelledStep[], system: SystemName, scenario: Scena
     p50: of((s) => s.counts.latency.p50),
     p99: of((s) => s.counts.latency.p99),
     cpu: of((s) => s.serverCpuPercent),
+    cpuPer1000: of((s) => s.cpuSecondsPer1000),
     rssPerConnection: of((s) => s.rssPerConnection.reduce((sum, r) => sum + r.bytes, 0) / s.rssPerConnection.length),
     lost: rounds.reduce((n, s) => n + s.counts.lost, 0),
     duplicates: rounds.reduce((n, s) => n + s.counts.duplicates, 0),
@@ -277,6 +284,7 @@ export function renderReport(results: BenchResults, files: string[], took: strin
         fmt(m.p50),
         fmt(m.p99),
         fmt(m.cpu, 0),
+        fmt(m.cpuPer1000, 3),
         perConnKb([m.rssPerConnection]),
         String(m.lost),
         String(m.duplicates),
@@ -284,23 +292,49 @@ export function renderReport(results: BenchResults, files: string[], took: strin
     }
   }
   if (rows.length > 0) {
-    out.push("Medians over the alternated rounds (at a fixed offered rate both systems deliver the same rate as long as they keep up;");
-    out.push("capacity is what the ramp of a full run finds):");
-    out.push(table(["system", "scenario", "rounds", "offered/s", "deliv/s", "p50ms", "p99ms", "srvCPU%", "rss/connKB", "lost", "dup"], rows), "");
+    out.push("At the shared rate (a third of the lower capacity, both keep up), medians over the alternated rounds;");
+    out.push("cpuS/1000: server CPU-seconds per 1000 deliveries (Parley: pods, Postgres, Redis; Socket.IO: servers, Redis):");
+    out.push(
+      table(["system", "scenario", "rounds", "offered/s", "deliv/s", "p50ms", "p99ms", "srvCPU%", "cpuS/1000", "rss/connKB", "lost", "dup"], rows),
+      "",
+    );
   }
   if (ramps.length > 0) {
-    out.push("Ramp: highest offered rate each system sustained (delivered ≥ 95% of offered, p99 under control; * = saturated;");
-    out.push("! = invalid, the load generator saturated):");
+    out.push(`Capacity: highest offered rate with p99 ≤ ${SLO_P99_MS} ms, ≥ ${SLO_DELIVERED * 100}% delivered within the window and no stream`);
+    out.push("ended as slow; a ramp, then bisection (≥: no rate tried missed; * = missed the SLO; ! = load generator saturated):");
     out.push(
       table(
-        ["system", "scenario", "sustained msg/s", "rate:p99 per step"],
+        ["system", "scenario", "capacity msg/s", "deliv/s there", "rate:p99 per step"],
         ramps.map((r) => [
           r.system,
           r.scenario,
-          String(r.sustained || "-"),
+          `${r.lowerBound ? "≥" : ""}${r.capacity}`,
+          fmt(r.deliveriesPerSec, 0),
           r.points.map((p) => `${p.rate}:${fmt(p.p99, 0)}ms${p.saturated ? "*" : ""}${p.invalid ? "!" : ""}`).join(" "),
         ]),
       ),
+      "",
+    );
+  }
+  const overloads = steps.filter((s) => s.label.startsWith("overload"));
+  if (overloads.length > 0) {
+    out.push("Overload: fanout offered at twice each system's capacity (goodput: deliveries/s within the window ÷ its capacity's):");
+    out.push(
+      table(
+        ["system", "offered/s", "deliv/s", "goodput%", "p99ms", "lost", "unacked", "reconnects", "ended slow"],
+        overloads.map((s) => [
+          s.system,
+          fmt(s.rate, 0),
+          fmt(s.deliveriesPerSec, 0),
+          fmt(goodput(ramps, s), 0),
+          fmt(s.counts.latency.p99, 0),
+          String(s.counts.lost),
+          String(s.counts.unacked),
+          String(s.reconnects),
+          String(s.endedSlow),
+        ]),
+      ),
+      "(Socket.IO never ends a connection for reading slowly: it buffers without bound.)",
       "",
     );
   }
@@ -334,26 +368,34 @@ export function renderReport(results: BenchResults, files: string[], took: strin
   for (const file of files) out.push(`Wrote ${file}`);
   out.push(`Took ${took}.`);
 
-  const headline = loadScenarios[0];
-  const parley = headline ? roundMedians(steps, "parley", headline) : undefined;
-  const socketio = headline ? roundMedians(steps, "socketio", headline) : undefined;
   const ratio = (a: number | undefined, b: number | undefined) =>
-    a !== undefined && b !== undefined && Number.isFinite(a) && b > 0 ? (a / b).toFixed(2) : "n/a";
-  const overload = (system: SystemName) => {
-    const runs = steps.filter((s) => s.system === system && s.label.startsWith("overload"));
-    return runs.length > 0 ? median(runs.map((s) => s.deliveriesPerSec)) : undefined;
+    a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(2) : "n/a";
+  const capacity = (system: SystemName, scenario: ScenarioName) => ramps.find((r) => r.system === system && r.scenario === scenario);
+  const capacityRatio = (scenario: ScenarioName) => {
+    const [p, s] = [capacity("parley", scenario), capacity("socketio", scenario)];
+    const bound = p?.lowerBound || s?.lowerBound ? " (a bound: a search never missed)" : "";
+    return { value: ratio(p?.deliveriesPerSec, s?.deliveriesPerSec), bound };
   };
-  const parleyThroughput = overload("parley") ?? parley?.deliveries;
-  const socketioThroughput = overload("socketio") ?? socketio?.deliveries;
-  if (headline) {
-    const source =
-      overload("parley") === undefined ? "the fixed-rate rounds" : "the overload runs (what each delivers when offered more than it can take)";
-    out.push(`(ratios, ${headline}: deliveries/s from ${source}; p99 from the fixed-rate rounds, where both keep up; medians of alternated runs)`);
-  }
+  const shared = (system: SystemName) => roundMedians(steps, system, "fanout");
+  const parleyOverload = overloads.find((s) => s.system === "parley");
+  const g = parleyOverload ? goodput(ramps, parleyOverload) : NaN;
+  const r1 = capacityRatio("fanout");
+  const r3 = capacityRatio("dm");
   out.push(
-    `parley/socketio: deliveries/s ratio ${ratio(parleyThroughput, socketioThroughput)}, p99 latency ratio ${ratio(parley?.p99, socketio?.p99)}`,
+    `(R1, R3: deliveries/s at each system's capacity, fanout and dm${r1.bound || r3.bound}; R2, R4: fanout at the shared rate ${results.sharedRates.fanout ?? "n/a"} msg/s;`,
+    " G: Parley's deliveries/s offered twice its fanout capacity ÷ those at its capacity)",
   );
+  out.push(
+    `parley/socketio: capacity ratio ${r3.value}, server CPU per delivery ratio ${ratio(shared("parley")?.cpuPer1000, shared("socketio")?.cpuPer1000)}, overload goodput ${Number.isFinite(g) ? g.toFixed(0) : "n/a"}%`,
+  );
+  out.push(`parley/socketio: deliveries/s ratio ${r1.value}, p99 latency ratio ${ratio(shared("parley")?.p99, shared("socketio")?.p99)}`);
   return out.join("\n");
+}
+
+/** Deliveries/s of an overload step as a percentage of those its system's fanout capacity asks for. */
+function goodput(ramps: RampSeries[], step: StepResult): number {
+  const capacity = ramps.find((r) => r.system === step.system && r.scenario === "fanout")?.capacity ?? 0;
+  return capacity > 0 ? (step.deliveriesPerSec / (capacity * step.recipientsPerMessage)) * 100 : NaN;
 }
 
 /** Writes the JSON result (always) and the SVG chart (when a ramp ran) to `dir`; returns their paths. */
