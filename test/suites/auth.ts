@@ -1,13 +1,13 @@
 // The contract of AuthService, as a client sees it over real gRPC: sign-up,
 // log-in, log-out and what each token may do afterwards.
 import { status, type ServiceError } from "@grpc/grpc-js";
-import type { TestFn } from "ava";
+import type { SerialFn } from "ava";
 import { ParleyApi } from "../../services/client/api.js";
 import type { Backend, Deployment, TestServer } from "../helpers/backends.js";
 import { newUser, PASSWORD, uniqueName } from "../helpers/clients.js";
 
 /** Registers the auth suite on `test`, against one server of a fresh deployment of `backend`. */
-export function authSuite(test: TestFn, backend: Backend): void {
+export function authSuite(test: SerialFn, backend: Backend): void {
   let deployment: Deployment | undefined;
   let started: TestServer | undefined;
   const server = () => started as TestServer;

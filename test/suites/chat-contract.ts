@@ -3,7 +3,7 @@
 // delivery to Connect and to Subscribe.
 import { randomUUID } from "node:crypto";
 import { status, type ServiceError } from "@grpc/grpc-js";
-import type { ExecutionContext, TestFn } from "ava";
+import type { ExecutionContext, SerialFn } from "ava";
 import { ConversationKind, type Conversation, type Message, type ServerFrame, type Target } from "../../gen/parley/chat/v1/chat.js";
 import { bearer } from "../../services/client/api.js";
 import type { Backend, Deployment, TestServer } from "../helpers/backends.js";
@@ -44,7 +44,7 @@ async function everything(user: TestUser, conversationId: string, limit: number)
 }
 
 /** Registers the chat contract suite on `test`, against one server of a fresh deployment of `backend`. */
-export function chatContractSuite(test: TestFn, backend: Backend): void {
+export function chatContractSuite(test: SerialFn, backend: Backend): void {
   let deployment: Deployment | undefined;
   let started: TestServer | undefined;
   const server = () => started as TestServer;

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Client, credentials, status } from "@grpc/grpc-js";
 import type { ClientDuplexStream, ClientReadableStream, ServiceError, StatusObject } from "@grpc/grpc-js";
-import type { ExecutionContext, TestFn } from "ava";
+import type { ExecutionContext, SerialFn } from "ava";
 import { ClientFrame, ConversationKind, ServerFrame } from "../../gen/parley/chat/v1/chat.js";
 import type { SendRequest, SendResponse, Target } from "../../gen/parley/chat/v1/chat.js";
 import { bearer, ParleyApi } from "../../services/client/api.js";
@@ -167,7 +167,7 @@ async function badTokens(sql: Sql | undefined, address: string): Promise<[string
  * `backend`, one with the default limits and one that allows a burst of 3
  * sends and 1 a second.
  */
-export function chatErrorsSuite(test: TestFn, backend: Backend): void {
+export function chatErrorsSuite(test: SerialFn, backend: Backend): void {
   /** The expired token needs a session row backdated from outside, which the embedded PGlite does not allow. */
   const tokens = backend.databaseFromOutside ? "missing, bad, expired or revoked token" : "missing, bad or revoked token";
   let deployment: Deployment | undefined;
