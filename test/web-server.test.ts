@@ -6,7 +6,7 @@
 import anyTest, { type TestFn } from "ava";
 import { SignUpRequestSchema, SignUpResponseSchema } from "../gen/es/parley/auth/v1/auth_pb.js";
 import { ServerFrameSchema, SubscribeRequestSchema } from "../gen/es/parley/chat/v1/chat_pb.js";
-import { newUser, PASSWORD, uniqueName, type TestUser } from "./helpers/clients.js";
+import { eventually, newUser, PASSWORD, uniqueName, type TestUser } from "./helpers/clients.js";
 import { decodeMessage, grpcWebHeaders, messageFrame, parseFrames, parseTrailers, rawRequest } from "./helpers/grpc-web-raw.js";
 import { scratchDir } from "./helpers/infra.js";
 import { startServer, type InProcessServer } from "./helpers/servers.js";
@@ -114,11 +114,6 @@ test("malformed requests get a clear answer, and the server keeps serving", asyn
   t.truthy(decodeMessage(SignUpResponseSchema, parseFrames(after.body)[0] as never).token);
 });
 
-/** Polls an async check every 50 ms until it holds (the test's timeout bounds it). */
-async function eventually(check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
 test("a browser that goes away cancels its Subscribe upstream (the user goes offline)", async (t) => {
   const { web, watcher } = t.context;
   const carol = await newUser(t.context.server.address, "ca");
@@ -127,9 +122,15 @@ test("a browser that goes away cancels its Subscribe upstream (the user goes off
     body: [messageFrame(SubscribeRequestSchema, {})],
   });
   await call.headers;
-  await eventually(async () => (await watcher.api.listOnlineUsers()).includes(carol.username));
+  await eventually(
+    () => watcher.api.listOnlineUsers(),
+    (names) => names.includes(carol.username),
+  );
   call.abort();
-  await eventually(async () => !(await watcher.api.listOnlineUsers()).includes(carol.username));
+  await eventually(
+    () => watcher.api.listOnlineUsers(),
+    (names) => !names.includes(carol.username),
+  );
   t.pass();
 });
 

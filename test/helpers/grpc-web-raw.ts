@@ -22,11 +22,16 @@ export interface ParsedFrame {
   payload: Buffer;
 }
 
-/** Splits a binary body into frames; throws if it ends inside one. */
-export function parseFrames(body: Buffer): ParsedFrame[] {
+/**
+ * Splits a binary body into frames; throws if it ends inside one, unless
+ * `partial` is "ignore" (a stream still arriving: the whole frames so far).
+ */
+export function parseFrames(body: Buffer, partial: "throw" | "ignore" = "throw"): ParsedFrame[] {
   const frames: ParsedFrame[] = [];
   let at = 0;
   while (at < body.length) {
+    const complete = body.length - at >= 5 && body.length - at - 5 >= body.readUInt32BE(at + 1);
+    if (!complete && partial === "ignore") break;
     if (body.length - at < 5) throw new Error(`body ends inside a frame header at byte ${at}`);
     const size = body.readUInt32BE(at + 1);
     if (body.length - at - 5 < size) throw new Error(`body ends inside a frame at byte ${at}`);

@@ -23,7 +23,7 @@ export interface Chat {
   messages: Message[];
   pending: PendingSend[];
   unread: number;
-  /** The highest seq known (from the inbox, an ack, history or the stream): what the chat shows and marks read. */
+  /** The highest seq known (from the inbox, an ack, history or the stream): it orders the inbox; resuming and marking read use `streamSeq`. */
   lastSeq: bigint;
   /**
    * The seq up to which nothing newer is missing: the last one the Subscribe
