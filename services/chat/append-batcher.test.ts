@@ -36,7 +36,7 @@ test.after.always(async (t) => {
 
 /** Appends `bodies` at once (so that all but the first queue up into one batch) and settles each. */
 async function appendAtOnce(batcher: AppendBatcher, base: Omit<NewMessage, "body" | "clientMsgId">, bodies: string[], tag: string) {
-  return Promise.allSettled(bodies.map((body, i) => batcher.append({ ...base, body, clientMsgId: `${tag}-${i}` }, undefined)));
+  return Promise.allSettled(bodies.map((body, i) => batcher.append({ ...base, body, clientMsgId: `${tag}-${i}` })));
 }
 
 const seqOf = (r: PromiseSettledResult<AppendResult>) => (r.status === "fulfilled" ? r.value?.record.seq : undefined);
@@ -70,9 +70,7 @@ for (const kind of ["broadcast", "direct"] as const) {
 
     // A batch to a group the sender is not in stores nothing, and each message hears so.
     const group = { ...base, conversationId: "group:nosuch", toKind: "group" as const, toName: "nosuch" };
-    const refusedAll = await Promise.all(
-      ["a", "b", "c"].map((body, i) => batcher.append({ ...group, body, clientMsgId: `${kind}-g-${i}` }, group.conversationId)),
-    );
+    const refusedAll = await Promise.all(["a", "b", "c"].map((body, i) => batcher.append({ ...group, body, clientMsgId: `${kind}-g-${i}` })));
     t.deepEqual(refusedAll, [undefined, undefined, undefined]);
   });
 }
@@ -108,15 +106,15 @@ test("appends queued while a statement is in flight commit together in one state
   const store = new CountingStore(t.context.database.db, t.context.database.prepared);
   const batcher = new AppendBatcher(store);
   const base = await freshDirect(t, "batch");
-  const bodies = Array.from({ length: 150 }, (_, i) => `m${i}`);
+  const bodies = Array.from({ length: 250 }, (_, i) => `m${i}`);
   const results = await appendAtOnce(batcher, base, bodies, "batch");
   t.deepEqual(
     results.map(seqOf),
     bodies.map((_, i) => i + 1),
   );
   t.true(results.every((r) => r.status === "fulfilled" && r.value?.duplicate === false));
-  // The first goes alone; the 149 that queued behind it go at most 100 to a statement.
-  t.deepEqual(store.statements, ["one", "many(100)", "many(49)"]);
+  // The first goes alone; the 249 that queued behind it go at most 200 to a statement.
+  t.deepEqual(store.statements, ["one", "many(200)", "many(49)"]);
   const stored = await store.range(base.conversationId, 0, Infinity, 1_000, "oldest");
   t.deepEqual(
     stored.map((m) => [m.seq, m.body]),
@@ -128,7 +126,7 @@ test("a client_msg_id repeated inside a batch: the batch falls back to one by on
   const store = new CountingStore(t.context.database.db, t.context.database.prepared);
   const batcher = new AppendBatcher(store);
   const base = await freshDirect(t, "repeat");
-  const send = (body: string, clientMsgId: string) => batcher.append({ ...base, body, clientMsgId }, undefined);
+  const send = (body: string, clientMsgId: string) => batcher.append({ ...base, body, clientMsgId });
   const results = await Promise.all([
     send("first", "x1"),
     send("second", "x2"),
@@ -158,14 +156,14 @@ test("a retry of an id stored by an earlier batch gets the original, and the res
   const store = new CountingStore(t.context.database.db, t.context.database.prepared);
   const batcher = new AppendBatcher(store);
   const base = await freshDirect(t, "retry");
-  const original = await batcher.append({ ...base, body: "original", clientMsgId: "r1" }, undefined);
+  const original = await batcher.append({ ...base, body: "original", clientMsgId: "r1" });
   const results = await Promise.all(
     [
       ["new 1", "r2"],
       ["new 2", "r3"],
       ["original, retried with another body", "r1"],
       ["new 3", "r4"],
-    ].map(([body, clientMsgId]) => batcher.append({ ...base, body, clientMsgId }, undefined)),
+    ].map(([body, clientMsgId]) => batcher.append({ ...base, body, clientMsgId })),
   );
   t.deepEqual(
     results.map((r) => [r?.record.seq, r?.record.body, r?.duplicate]),
@@ -179,15 +177,50 @@ test("a retry of an id stored by an earlier batch gets the original, and the res
   t.deepEqual(results[2]?.record, original?.record);
 });
 
-test("different senders or conversations do not share a batch, and each keeps its own order", async (t) => {
+test("sends of different senders to different conversations share a statement, and each conversation keeps its own order", async (t) => {
   const store = new CountingStore(t.context.database.db, t.context.database.prepared);
   const batcher = new AppendBatcher(store);
-  const [one, two] = [await freshDirect(t, "sepa"), await freshDirect(t, "sepb")];
-  const [first, second] = await Promise.all([
-    appendAtOnce(batcher, one, ["a", "b", "c"], "sep1"),
-    appendAtOnce(batcher, two, ["d", "e", "f"], "sep2"),
+  const pairs = [];
+  for (let i = 0; i < 8; i++) pairs.push(await freshDirect(t, `share${i}`));
+  const results = await Promise.all(pairs.map((pair, i) => appendAtOnce(batcher, pair, ["a", "b", "c"], `share${i}`)));
+  for (const result of results) t.deepEqual(result.map(seqOf), [1, 2, 3]);
+  // 24 messages: each lane's first goes alone (at most 4), the rest queue behind it together.
+  t.true(store.statements.length <= 8, store.statements.join(" "));
+  t.true(
+    store.statements.some((s) => /^many\((\d+)\)$/.test(s) && Number(s.slice(5, -1)) > 2),
+    `a statement took messages of several conversations: ${store.statements.join(" ")}`,
+  );
+  for (const pair of pairs) {
+    const stored = await store.range(pair.conversationId, 0, Infinity, 10, "oldest");
+    t.deepEqual(
+      stored.map((m) => [m.seq, m.body, m.sender]),
+      [
+        [1, "a", pair.sender],
+        [2, "b", pair.sender],
+        [3, "c", pair.sender],
+      ],
+    );
+  }
+});
+
+test("a message to a group its sender is not in is refused alone; the messages sent with it commit", async (t) => {
+  const store = new CountingStore(t.context.database.db, t.context.database.prepared);
+  const batcher = new AppendBatcher(store);
+  const pair = await freshDirect(t, "mixed");
+  const group = { ...pair, conversationId: "group:nosuch", toKind: "group" as const, toName: "nosuch" };
+  const results = await Promise.all([
+    batcher.append({ ...pair, body: "one", clientMsgId: "mx1" }),
+    batcher.append({ ...pair, body: "two", clientMsgId: "mx2" }),
+    batcher.append({ ...group, body: "not a member", clientMsgId: "mx3" }),
+    batcher.append({ ...pair, body: "three", clientMsgId: "mx4" }),
   ]);
-  t.deepEqual(first.map(seqOf), [1, 2, 3]);
-  t.deepEqual(second.map(seqOf), [1, 2, 3]);
-  t.deepEqual(store.statements.sort(), ["many(2)", "many(2)", "one", "one"]);
+  t.deepEqual(
+    results.map((r) => r && [r.record.seq, r.record.body]),
+    [[1, "one"], [2, "two"], undefined, [3, "three"]],
+  );
+  const stored = await store.range(pair.conversationId, 0, Infinity, 10, "oldest");
+  t.deepEqual(
+    stored.map((m) => m.body),
+    ["one", "two", "three"],
+  );
 });

@@ -8,64 +8,92 @@ interface Pending {
 }
 
 /** The most messages one statement takes. */
-const MAX_BATCH = 100;
+const MAX_BATCH = 200;
 
 /**
- * Group commit for sends. Appends of one sender to one conversation queue up
- * while the previous statement is in flight, and the next statement takes
- * them all: a busy stream costs one round-trip per batch, not per message,
- * and its messages keep the order they were submitted in. An idle sender
+ * Statements in flight at once, at most. Each conversation always goes to
+ * the same lane, and a lane has one statement in flight, so a
+ * conversation's messages commit in the order they were submitted; lanes
+ * let sends to other conversations commit meanwhile. Well under the pool's
+ * 10 connections, which history, reads and replays share.
+ */
+const LANES = 4;
+
+/** A small, stable hash of a conversation id (FNV-1a), to pick its lane. */
+function laneOf(conversationId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < conversationId.length; i++) hash = Math.imul(hash ^ conversationId.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % LANES;
+}
+
+/**
+ * Group commit for sends, across senders and conversations. Appends queue
+ * up in their conversation's lane while the lane's previous statement is in
+ * flight, and the next statement takes them all: a busy pod costs one
+ * round-trip and one WAL flush per batch, not per message, and every
+ * conversation keeps the order its messages were submitted in. An idle pod
  * still commits at once (a batch of one). A batch that fails because of one
  * of its messages is settled one by one, so that message alone fails.
  */
 export class AppendBatcher {
-  private readonly queues = new Map<string, Pending[]>();
+  private readonly lanes: (Pending[] | undefined)[] = Array.from({ length: LANES }, () => undefined);
 
-  constructor(private readonly store: MessageStore) {}
+  /**
+   * @param onBatch told the size of every statement that commits (the
+   * group-commit metric); default nothing.
+   */
+  constructor(
+    private readonly store: MessageStore,
+    private readonly onBatch: (size: number) => void = () => undefined,
+  ) {}
 
   /** Resolves once the message is committed, as `MessageStore.append` does. */
-  append(message: NewMessage, memberOfGroup: string | undefined): Promise<AppendResult> {
-    const key = `${message.senderId}|${message.conversationId}`;
+  append(message: NewMessage): Promise<AppendResult> {
+    const lane = laneOf(message.conversationId);
     return new Promise((resolve, reject) => {
-      const queue = this.queues.get(key);
+      const queue = this.lanes[lane];
       if (queue !== undefined) {
         queue.push({ message, resolve, reject });
         return;
       }
-      this.queues.set(key, [{ message, resolve, reject }]);
-      void this.flush(key, memberOfGroup);
+      this.lanes[lane] = [{ message, resolve, reject }];
+      void this.flush(lane);
     });
   }
 
-  private async flush(key: string, memberOfGroup: string | undefined): Promise<void> {
+  private async flush(lane: number): Promise<void> {
     for (;;) {
-      const queue = this.queues.get(key) as Pending[];
+      const queue = this.lanes[lane] as Pending[];
       const batch = queue.splice(0, MAX_BATCH);
       if (batch.length === 0) {
-        this.queues.delete(key);
+        this.lanes[lane] = undefined;
         return;
       }
-      await this.commit(batch, memberOfGroup);
+      await this.commit(batch);
     }
   }
 
   /**
-   * Commits a batch in one statement when it can. When that statement fails
-   * for something about a message (a retried client_msg_id, text Postgres
-   * cannot store), nothing of it was stored, so each message is appended on
-   * its own, in order: each gets its own outcome, the valid ones consecutive
-   * seqs, and none is lost or stored twice. When a dependency is down, every
-   * message fails alike (retrying one by one would only wait longer).
+   * Commits a batch in one statement when it can. Messages the statement
+   * did not store (a sender not in the group) are settled on their own, as
+   * are all of them when the statement fails for something about a message
+   * (a retried client_msg_id, text Postgres cannot store): nothing of it was
+   * stored, so each message is appended on its own, in order, and gets its
+   * own outcome; none is lost or stored twice. When a dependency is down,
+   * every message fails alike (retrying one by one would only wait longer).
    */
-  private async commit(batch: Pending[], memberOfGroup: string | undefined): Promise<void> {
+  private async commit(batch: Pending[]): Promise<void> {
+    let alone = batch;
     if (batch.length > 1) {
       try {
-        const records = await this.store.appendMany(
-          batch.map((p) => p.message),
-          memberOfGroup,
-        );
-        for (const [i, p] of batch.entries()) p.resolve(records && { record: records[i], duplicate: false });
-        return;
+        const records = await this.store.appendMany(batch.map((p) => p.message));
+        this.onBatch(records.filter((r) => r !== undefined).length);
+        alone = [];
+        for (const [i, p] of batch.entries()) {
+          const record = records[i];
+          if (record === undefined) alone.push(p);
+          else p.resolve({ record, duplicate: false });
+        }
       } catch (err) {
         if (isUnavailable(err)) {
           for (const p of batch) p.reject(err);
@@ -73,9 +101,12 @@ export class AppendBatcher {
         }
       }
     }
-    for (const p of batch) {
+    // A batch of one, and what a batch left to settle: each message on its own.
+    for (const p of alone) {
       try {
-        p.resolve(await this.store.append(p.message, memberOfGroup));
+        const result = await this.store.append(p.message);
+        if (result !== undefined && !result.duplicate) this.onBatch(1);
+        p.resolve(result);
       } catch (err) {
         p.reject(err);
       }

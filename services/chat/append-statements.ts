@@ -1,73 +1,69 @@
-import { type ConversationKindName, READ_CURSOR_FORWARD } from "../db/schema.js";
+import { READ_CURSOR_FORWARD } from "../db/schema.js";
 
-// The SQL of a send. Each kind of conversation takes its seqs its own way
-// (SeqSource); every append inserts the messages and moves the sender's read
-// cursor in the same statement, so that all of it commits together or not at
-// all and the seq counter never skips.
-
-/** How an append takes its seqs: `$conv` is the conversation id, `$sender` the sender's id, `$n` how many messages. */
-type SeqSource = (p: { conv: string; sender: string; n: string }) => string;
-
-/** Broadcast: the conversation exists from the first migration. */
-const existing: SeqSource = ({ conv, n }) => `
-    UPDATE conversations SET last_seq = last_seq + ${n}, last_message_at = now()
-    WHERE id = ${conv}
-    RETURNING last_seq`;
-
-/** A group: only while the sender is a member; no row (and so no message) otherwise. */
-const asMember: SeqSource = ({ conv, sender, n }) => `
-    UPDATE conversations SET last_seq = last_seq + ${n}, last_message_at = now()
-    WHERE id = ${conv} AND EXISTS (
+/**
+ * The SQL of a send: one statement appends a batch of messages from any
+ * senders to any conversations (a single send is a batch of one), so that a
+ * busy pod commits many sends with one transaction and one WAL flush.
+ *
+ * In that one statement, for every message that may be stored (a DM, the
+ * broadcast, or a group the sender is a member of):
+ * - each conversation's `last_seq` moves by its number of messages, and a
+ *   DM's first message creates the conversation (so a failed send leaves no
+ *   empty DM behind);
+ * - the messages take consecutive seqs in array order within each
+ *   conversation, so one sender's messages keep the order they were sent in;
+ * - each sender's read cursor moves to their newest message there, never
+ *   backwards (an implicit receipt, as Matrix's).
+ * All of it commits together or not at all, so the seq counter never skips.
+ *
+ * Conversation rows are locked in id order (then read cursors in
+ * (user, conversation) order), so that two pods' statements over overlapping
+ * conversations wait for each other instead of deadlocking.
+ *
+ * Parameters, one array element per message: $1 conversation ids, $2 sender
+ * ids, $3 sender names, $4 to_kind, $5 to_name, $6 bodies, $7 client_msg_ids.
+ * Returns one row per stored message; a message with no row was not stored
+ * (its sender is not a member of the group).
+ */
+export const APPEND_BATCH = {
+  name: "parley_append_batch",
+  text: `
+  WITH v AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+      WITH ORDINALITY AS v(conv, sender_id, sender_name, to_kind, to_name, body, client_msg_id, ord)
+  ),
+  ok AS (
+    SELECT v.* FROM v
+    WHERE v.to_kind <> 'group' OR EXISTS (
       SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
-      WHERE g.conversation_id = ${conv} AND gm.user_id = ${sender})
-    RETURNING last_seq`;
-
-/**
- * A DM: its first message creates the conversation in the same statement, so
- * a send that fails leaves no empty DM behind. The ids of the pair come from
- * the conversation id, `dm:<low user id>:<high user id>`.
- */
-const upsertDirect: SeqSource = ({ conv, n }) => `
-    INSERT INTO conversations (id, kind, user_a, user_b, last_seq, last_message_at)
-    VALUES (${conv}, 'direct', split_part(${conv}, ':', 2)::bigint, split_part(${conv}, ':', 3)::bigint, ${n}, now())
-    ON CONFLICT (id) DO UPDATE
-      SET last_seq = conversations.last_seq + EXCLUDED.last_seq, last_message_at = EXCLUDED.last_message_at
-    RETURNING last_seq`;
-
-/**
- * The sender has read up to their own newest message (an implicit receipt):
- * the read cursor moves there in the same statement, never backwards.
- */
-const readOwn = ({ conv, sender }: { conv: string; sender: string }) => `
-  r AS (
-    INSERT INTO read_cursors (user_id, conversation_id, last_read_seq)
-    SELECT ${sender}, ${conv}, c.last_seq FROM c
-    ${READ_CURSOR_FORWARD}
-  )`;
-
-/**
- * N messages of one sender in one statement (a single send is a batch of
- * one), seqs last_seq-N+1 … last_seq in array order, and the sender's read
- * cursor moved to the last of them.
- * $1 conversation, $2 N, $3 sender id, $4 sender name, $5 to_kind, $6 to_name, $7 bodies, $8 client_msg_ids.
- */
-const appendStatement = (seqs: SeqSource) => {
-  const p = { conv: "$1::text", sender: "$3::bigint", n: "$2::int" };
-  return `
-  WITH c AS (${seqs(p)}
+      WHERE g.conversation_id = v.conv AND gm.user_id = v.sender_id)
+  ),
+  n AS (
+    SELECT conv, min(to_kind) AS kind, count(*) AS n FROM ok GROUP BY conv
+  ),
+  c AS (
+    INSERT INTO conversations AS cv (id, kind, user_a, user_b, last_seq, last_message_at)
+    SELECT conv, kind,
+      CASE WHEN kind = 'direct' THEN split_part(conv, ':', 2)::bigint END,
+      CASE WHEN kind = 'direct' THEN split_part(conv, ':', 3)::bigint END,
+      n, now()
+    FROM n ORDER BY conv
+    ON CONFLICT (id) DO UPDATE SET last_seq = cv.last_seq + EXCLUDED.last_seq, last_message_at = EXCLUDED.last_message_at
+    RETURNING cv.id, cv.last_seq
+  ),
+  s AS (
+    SELECT ok.*, c.last_seq - n.n + row_number() OVER (PARTITION BY ok.conv ORDER BY ok.ord) AS seq
+    FROM ok JOIN n ON n.conv = ok.conv JOIN c ON c.id = ok.conv
   ),
   m AS (
     INSERT INTO messages (conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id)
-    SELECT $1::text, c.last_seq - $2::int + v.ord, $3::bigint, $4::text, $5::text, $6::text, v.body, v.client_msg_id
-    FROM c, unnest($7::text[], $8::text[]) WITH ORDINALITY AS v(body, client_msg_id, ord)
-    RETURNING id, seq, sent_at, client_msg_id
-  ),${readOwn(p)}
-  SELECT id, seq, sent_at, client_msg_id FROM m`;
-};
-
-/** The append statement of each kind of conversation, by the name it is prepared under. */
-export const APPEND: Record<ConversationKindName, { name: string; text: string }> = {
-  direct: { name: "parley_append_direct", text: appendStatement(upsertDirect) },
-  group: { name: "parley_append_group", text: appendStatement(asMember) },
-  broadcast: { name: "parley_append_broadcast", text: appendStatement(existing) },
+    SELECT conv, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id FROM s ORDER BY conv, seq
+    RETURNING id, seq, sent_at, sender_id, client_msg_id
+  ),
+  r AS (
+    INSERT INTO read_cursors (user_id, conversation_id, last_read_seq)
+    SELECT sender_id, conv, max(seq) FROM s GROUP BY sender_id, conv ORDER BY sender_id, conv
+    ${READ_CURSOR_FORWARD}
+  )
+  SELECT id, seq, sent_at, sender_id, client_msg_id FROM m`,
 };

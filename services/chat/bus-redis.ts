@@ -4,9 +4,9 @@ import type { Bus, BusEvent, BusHandler } from "./bus.js";
 
 /**
  * Redis pub/sub between pods. Publishing uses the command connection;
- * subscribing has a connection of its own, as Redis requires. Events are
- * JSON, decoded once per pod: the hub then encodes one protobuf frame for all
- * of its streams. When the subscriber connection drops, events published
+ * subscribing has a connection of its own, as Redis requires. A message
+ * travels as its protobuf encoding behind a short text header (see
+ * `encodeEvent`), so no pod decodes or re-encodes it; other events are JSON. When the subscriber connection drops, events published
  * meanwhile are lost, so `onGap` tells the hub to end its streams, which
  * resume from their cursors once Redis is back. A frozen Redis (a paused
  * process, a network black hole) drops nothing and closes nothing, so the
@@ -28,7 +28,7 @@ export class RedisBus implements Bus {
     private readonly log: Logger,
   ) {
     this.connected = subscriber.status === "ready";
-    subscriber.on("message", (channel: string, payload: string) => this.receive(channel, payload));
+    subscriber.on("messageBuffer", (channel: Buffer, payload: Buffer) => this.receive(channel.toString(), payload));
     subscriber.on("ready", () => (this.connected = true));
     subscriber.on("close", () => this.lost());
     this.health = setInterval(() => void this.checkSubscriber(), SUBSCRIBER_PING_MS);
@@ -61,7 +61,7 @@ export class RedisBus implements Bus {
   }
 
   async publish(channel: string, event: BusEvent): Promise<void> {
-    await this.publisher.publish(channel, JSON.stringify(event));
+    await this.publisher.publish(channel, encodeEvent(event));
   }
 
   async subscribe(channels: string[]): Promise<void> {
@@ -86,15 +86,45 @@ export class RedisBus implements Bus {
     this.subscriber.disconnect();
   }
 
-  private receive(channel: string, payload: string): void {
+  private receive(channel: string, payload: Buffer): void {
     let event: BusEvent;
     try {
-      event = JSON.parse(payload) as BusEvent;
-      if (event.type === "message") event.message.sentAt = new Date(event.message.sentAt);
+      event = decodeEvent(payload);
     } catch (err) {
       this.log.error({ err, channel }, "undecodable bus event dropped");
       return;
     }
     for (const handler of this.handlers) handler(channel, event);
   }
+}
+
+/** First byte of a payload: a message (binary, behind a header) or any other event (JSON). */
+const MESSAGE = 0x4d; // "M"
+const JSON_EVENT = 0x4a; // "J"
+const NEWLINE = 0x0a;
+
+/**
+ * `M<origin>\n<conversation id>\n<seq>\n<Message bytes>` for a message (ids
+ * and origins never hold a newline), `J<JSON>` for anything else.
+ */
+function encodeEvent(event: BusEvent): Buffer {
+  if (event.type !== "message") return Buffer.from(`J${JSON.stringify(event)}`);
+  const header = Buffer.from(`M${event.origin}\n${event.conversationId}\n${event.seq}\n`);
+  return Buffer.concat([header, event.message]);
+}
+
+function decodeEvent(payload: Buffer): BusEvent {
+  if (payload[0] === JSON_EVENT) return JSON.parse(payload.toString("utf8", 1)) as BusEvent;
+  if (payload[0] !== MESSAGE) throw new Error(`unknown bus payload type ${payload[0]}`);
+  const originEnd = payload.indexOf(NEWLINE, 1);
+  const conversationEnd = payload.indexOf(NEWLINE, originEnd + 1);
+  const seqEnd = payload.indexOf(NEWLINE, conversationEnd + 1);
+  if (originEnd < 0 || conversationEnd < 0 || seqEnd < 0) throw new Error("truncated message header");
+  return {
+    type: "message",
+    origin: payload.toString("utf8", 1, originEnd),
+    conversationId: payload.toString("utf8", originEnd + 1, conversationEnd),
+    seq: Number(payload.toString("latin1", conversationEnd + 1, seqEnd)),
+    message: payload.subarray(seqEnd + 1),
+  };
 }

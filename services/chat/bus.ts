@@ -1,9 +1,22 @@
 import type { ConversationKindName } from "../db/schema.js";
-import type { MessageRecord } from "./message-store.js";
+
+/**
+ * A committed message, as it travels between pods: its place in its
+ * conversation and its `Message` encoding (frames.ts), so that no pod decodes
+ * or re-encodes it. `origin` is the publishing hub's id: that pod delivered
+ * the message to its own streams at the commit, and skips its own echo.
+ */
+export interface MessageEvent {
+  type: "message";
+  origin: string;
+  conversationId: string;
+  seq: number;
+  message: Uint8Array;
+}
 
 /** What travels between pods. Each event goes to one channel (see lib/keys.ts). */
 export type BusEvent =
-  | { type: "message"; message: MessageRecord }
+  | MessageEvent
   | { type: "presence"; username: string; online: boolean }
   | { type: "typing"; from: string; fromUserId: number; conversationId: string; toKind: ConversationKindName; toName: string }
   /** The user joined or left a group: their streams on every pod follow it. */

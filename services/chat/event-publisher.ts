@@ -1,6 +1,9 @@
 import { userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import type { Bus, BusEvent } from "./bus.js";
+import { encodedMessage, messageFrameOf } from "./frames.js";
+import type { Hub } from "./hub.js";
+import type { MessageRecord } from "./message-store.js";
 
 /** A failed publish of a message is tried again after this long (ms). */
 const PUBLISH_RETRY_MS = 250;
@@ -15,8 +18,19 @@ const PUBLISH_RETRY_MS = 250;
 export class EventPublisher {
   constructor(
     private readonly bus: Bus,
+    private readonly hub: Hub,
     private readonly log: Logger,
   ) {}
+
+  /**
+   * A committed message: to this pod's streams at once, and over the bus to
+   * the other pods, encoded once for both.
+   */
+  message(channels: string[], record: MessageRecord): void {
+    const message = encodedMessage(record);
+    this.hub.deliver(channels, record.conversationId, record.seq, messageFrameOf(message));
+    this.publish(channels, { type: "message", origin: this.hub.origin, conversationId: record.conversationId, seq: record.seq, message });
+  }
 
   publish(channels: string[], event: BusEvent): void {
     for (const channel of channels) {

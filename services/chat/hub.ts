@@ -1,16 +1,21 @@
+import { randomBytes } from "node:crypto";
 import type { ErrorKind } from "../lib/app-error.js";
 import { conversationChannel, userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import type { Bus, BusEvent } from "./bus.js";
 import type { ChatStream } from "./chat-stream.js";
-import { encodeFrame, messageFrame, toTarget } from "./frames.js";
+import { encodeFrame, messageFrameOf, toTarget } from "./frames.js";
 
 /**
  * This pod's open streams, indexed by the bus channels they listen to. The hub
  * keeps one bus subscription per channel however many local streams share it,
- * and encodes each event once for all of them.
+ * and encodes each event once for all of them. A message sent on this pod is
+ * delivered here at its commit (`deliver`), and its echo from the bus is
+ * skipped: the bus carries it to the other pods only.
  */
 export class Hub {
+  /** This hub's id on the bus: the `origin` of the messages it publishes. */
+  readonly origin = randomBytes(8).toString("hex");
   private readonly byChannel = new Map<string, Set<ChatStream>>();
   private readonly subscriptions = new Map<string, Promise<void>>();
   private readonly streams = new Set<ChatStream>();
@@ -118,14 +123,26 @@ export class Hub {
     this.bus.unsubscribe([channel]).catch((err: unknown) => this.log.warn({ err, channel }, "unsubscribe failed"));
   }
 
+  /**
+   * A message committed on this pod, to this pod's streams on `channels`, at
+   * once: `frame` is its encoded `message` frame. A stream on several of the
+   * channels (a DM to oneself) gets it once: the sequencer drops repeats.
+   */
+  deliver(channels: string[], conversationId: string, seq: number, frame: Buffer): void {
+    for (const channel of channels) {
+      const streams = this.byChannel.get(channel);
+      if (streams !== undefined) for (const stream of streams) stream.offerMessage(conversationId, seq, frame);
+    }
+  }
+
   private dispatch(channel: string, event: BusEvent): void {
     const streams = this.byChannel.get(channel);
     if (streams === undefined || streams.size === 0) return;
     switch (event.type) {
       case "message": {
-        const { conversationId, seq } = event.message;
-        const frame = messageFrame(event.message);
-        for (const stream of streams) stream.offerMessage(conversationId, seq, frame);
+        if (event.origin === this.origin) return;
+        const frame = messageFrameOf(event.message);
+        for (const stream of streams) stream.offerMessage(event.conversationId, event.seq, frame);
         return;
       }
       case "presence": {

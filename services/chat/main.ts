@@ -57,7 +57,8 @@ export function createChat({ config, db, prepared, bus, presence, sessions, rate
   const conversations = new ConversationStore(db);
   const users = new UserDirectory(db);
   const groups = new GroupStore(db);
-  const events = new EventPublisher(bus, log.child({ component: "events" }));
+  const hub = new Hub(bus, log);
+  const events = new EventPublisher(bus, hub, log.child({ component: "events" }));
   const targets = new TargetResolver(users, groups);
   const sender = new MessageSender({
     messages,
@@ -80,7 +81,6 @@ export function createChat({ config, db, prepared, bus, presence, sessions, rate
     log,
   });
   const replay = new ReplayPlanner(conversations, messages);
-  const hub = new Hub(bus, log);
   const calls = new StreamCalls(log.child({ component: "stream-calls" }));
   const opener = new StreamOpener({ chat, replay, presence, hub, podName: config.podName, queueLimit: config.streamQueueLimit, log });
   // Every change of a user's presence, whatever its cause, is announced from here, by the one pod that claimed it.

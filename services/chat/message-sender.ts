@@ -125,7 +125,7 @@ export class MessageSender {
   private async commit(message: NewMessage, channels: string[]): Promise<MessageRecord> {
     let stored: AppendResult;
     try {
-      stored = await this.appender.append(message, message.toKind === "group" ? message.conversationId : undefined);
+      stored = await this.appender.append(message);
     } catch (err) {
       throw this.outcomeUnknown(err, message);
     }
@@ -139,7 +139,7 @@ export class MessageSender {
       await this.deps.sendLimiter.refund(String(message.senderId));
       this.log.debug({ userId: message.senderId, clientMsgId: message.clientMsgId }, "duplicate send answered with the original");
     } else {
-      this.deps.events.publish(channels, { type: "message", message: stored.record });
+      this.deps.events.message(channels, stored.record);
     }
     return stored.record;
   }

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { Db, PreparedQuery } from "../db/client.js";
 import { messages, type ConversationKindName } from "../db/schema.js";
 import { AppError, isDataException, isUniqueViolation } from "../lib/app-error.js";
-import { APPEND } from "./append-statements.js";
+import { APPEND_BATCH } from "./append-statements.js";
 
 /** A stored message, as the domain sees it. */
 export interface MessageRecord {
@@ -37,19 +37,17 @@ export class MessageStore {
   ) {}
 
   /**
-   * Takes the next seq, inserts the message and moves the sender's read
-   * cursor to it, in one statement, so all of it commits together or not at
-   * all: the seq counter never skips. The row lock on the conversation orders
-   * concurrent senders. A DM's first message creates the conversation. A
-   * group message checks membership (`memberOfGroup`: the group's
-   * conversation, which is the message's own). Returns undefined when the
-   * sender is not a member (or the conversation is missing); returns the
-   * original message when `(sender, client_msg_id)` was already used. Throws
-   * AppError `invalid_argument` for text Postgres cannot store.
+   * Appends one message (append-statements.ts): it takes the next seq of its
+   * conversation, and the sender's read cursor moves to it, in one statement.
+   * A DM's first message creates the conversation; a group message is stored
+   * only while its sender is a member. Returns undefined when the sender is
+   * not a member; returns the original message, `duplicate`, when
+   * `(sender, client_msg_id)` was already used. Throws AppError
+   * `invalid_argument` for text Postgres cannot store.
    */
-  async append(message: NewMessage, memberOfGroup?: string): Promise<AppendResult> {
+  async append(message: NewMessage): Promise<AppendResult> {
     try {
-      const [record] = (await this.insert([message], memberOfGroup)) ?? [];
+      const [record] = await this.insert([message]);
       return record && { record, duplicate: false };
     } catch (err) {
       if (isDataException(err)) throw unstorable(message, err);
@@ -61,40 +59,40 @@ export class MessageStore {
   }
 
   /**
-   * Appends several messages of one sender to one conversation in one
-   * statement (a group commit): the conversation's seq moves by their number,
-   * they take consecutive seqs in the order given, and the sender's read
-   * cursor moves to the last. All or nothing: when the statement fails (a
-   * `client_msg_id` used before, text Postgres cannot store), nothing is
-   * stored and the caller settles each message with `append`. Returns
-   * undefined when the sender is not a member.
+   * Appends messages of any senders to any conversations in one statement (a
+   * group commit): each conversation's seq moves by its number of messages,
+   * which take consecutive seqs in the order given. All or nothing: when the
+   * statement fails (a `client_msg_id` used before, text Postgres cannot
+   * store), nothing is stored and the caller settles each message with
+   * `append`. The result is aligned with `messages`: undefined where the
+   * sender is not a member of the group.
    */
-  appendMany(messages: NewMessage[], memberOfGroup?: string): Promise<MessageRecord[] | undefined> {
-    return this.insert(messages, memberOfGroup);
+  appendMany(messages: NewMessage[]): Promise<(MessageRecord | undefined)[]> {
+    return this.insert(messages);
   }
 
-  /** The append statement (append-statements.ts) for `messages`, all of one sender to one conversation. */
-  private async insert(messages: NewMessage[], memberOfGroup: string | undefined): Promise<MessageRecord[] | undefined> {
-    const [first] = messages;
-    const statement = APPEND[memberOfGroup !== undefined ? "group" : first.toKind];
-    const rows = await this.prepared<{ id: string | number; seq: string | number; sent_at: string | Date }>(statement.name, statement.text, [
-      first.conversationId,
-      messages.length,
-      first.senderId,
-      first.sender,
-      first.toKind,
-      first.toName,
+  /** The append statement (append-statements.ts) for `messages`. */
+  private async insert(messages: NewMessage[]): Promise<(MessageRecord | undefined)[]> {
+    const rows = await this.prepared<{
+      id: string | number;
+      seq: string | number;
+      sent_at: string | Date;
+      sender_id: string | number;
+      client_msg_id: string;
+    }>(APPEND_BATCH.name, APPEND_BATCH.text, [
+      messages.map((m) => m.conversationId),
+      messages.map((m) => m.senderId),
+      messages.map((m) => m.sender),
+      messages.map((m) => m.toKind),
+      messages.map((m) => m.toName),
       messages.map((m) => m.body),
       messages.map((m) => m.clientMsgId),
     ]);
-    if (rows.length === 0) return undefined;
-    const bySeq = [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
-    return messages.map((message, i) => ({
-      ...message,
-      id: Number(bySeq[i].id),
-      seq: Number(bySeq[i].seq),
-      sentAt: new Date(bySeq[i].sent_at),
-    }));
+    const byKey = new Map(rows.map((row) => [`${row.sender_id}|${row.client_msg_id}`, row]));
+    return messages.map((message) => {
+      const row = byKey.get(`${message.senderId}|${message.clientMsgId}`);
+      return row && { ...message, id: Number(row.id), seq: Number(row.seq), sentAt: new Date(row.sent_at) };
+    });
   }
 
   async findByClientMsgId(senderId: number, clientMsgId: string): Promise<MessageRecord | undefined> {

@@ -10,7 +10,7 @@ import { logFailure, toStatus } from "../lib/errors.js";
 import { bearerToken, isMalformed } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";
 import type { ChatDomain } from "./chat-service.js";
-import { encodeFrame, toMessage } from "./frames.js";
+import { encodeFrame, sentFrame } from "./frames.js";
 import { StreamCall, type GrpcFrameStream, type StreamCalls } from "./stream-call.js";
 import type { MessageSender } from "./message-sender.js";
 import type { StreamOpener } from "./stream-opener.js";
@@ -131,7 +131,7 @@ export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFra
         // Submitted in frame order; the next frame is handled while this one commits.
         const { committed } = await sender.submit(stream.user, { clientMsgId, to, body });
         const acked = committed.then(
-          (record) => stream.send(encodeFrame({ sent: { clientMsgId, message: toMessage(record) } })),
+          (record) => stream.send(sentFrame(clientMsgId, record)),
           (err: unknown) => sendFailed(clientMsgId, err),
         );
         unacked.add(acked);
