@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type Clock, systemClock } from "../lib/clock.js";
 import type { ErrorKind } from "../lib/app-error.js";
 import type { Logger } from "../lib/logger.js";
-import { messageFrame } from "./frames.js";
+import { batchFrame, messageFrame } from "./frames.js";
 import type { UserRef } from "../db/schema.js";
 import type { MessageRecord } from "./message-store.js";
 import { Sequencer, type Sequenced } from "./sequencer.js";
@@ -24,6 +24,13 @@ export interface FrameSink {
   onClose(callback: () => void): void;
 }
 
+/**
+ * The most frames one `batch` frame holds: about 30 KB of typical messages,
+ * and under 600 KB at the 4 KiB body limit, well inside any client's 4 MiB
+ * receive limit.
+ */
+const MAX_BATCH_FRAMES = 128;
+
 interface LiveMessage extends Sequenced {
   frame: Buffer;
 }
@@ -34,6 +41,12 @@ export interface ChatStreamOptions {
   sink: FrameSink;
   /** Frames queued beyond the transport's buffer before the stream is ended as too slow. */
   queueLimit: number;
+  /**
+   * The client set `accept_batch`: frames queued in one event-loop turn go
+   * out as one `batch` frame (one write), not one write each. Default false:
+   * grpcurl and older clients see single frames.
+   */
+  acceptBatch?: boolean;
   /** Loads messages a live stream missed, for the sequencer's gaps. */
   loadRange: (conversationId: string, afterSeq: number, beforeSeq: number) => Promise<MessageRecord[]>;
   log: Logger;
@@ -60,6 +73,9 @@ export class ChatStream {
   /** Live messages that arrived during the replay; undefined once caught up. */
   private beforeCaughtUp: LiveMessage[] | undefined = [];
   private blocked = false;
+  private readonly acceptBatch: boolean;
+  /** A batching stream's write is scheduled for the end of this event-loop turn. */
+  private flushScheduled = false;
   private drainWaiters: (() => void)[] = [];
   private endListeners: (() => void)[] = [];
   private ended = false;
@@ -73,6 +89,7 @@ export class ChatStream {
     this.sessionId = options.sessionId;
     this.sink = options.sink;
     this.queueLimit = options.queueLimit;
+    this.acceptBatch = options.acceptBatch ?? false;
     this.clock = options.clock ?? systemClock;
     this.log = options.log.child({ streamId: this.id, userId: options.user.id, username: options.user.username });
     this.sink.onClose(() => this.finish());
@@ -190,6 +207,8 @@ export class ChatStream {
    */
   end(kind?: ErrorKind, reason?: string, lastFrame?: Buffer): void {
     if (this.ended) return;
+    // What a batching stream queued this turn goes before the last frame, if the transport takes it.
+    if (this.acceptBatch) this.pump();
     this.finish();
     this.sink.end(kind, reason, lastFrame);
   }
@@ -215,12 +234,26 @@ export class ChatStream {
     if (this.ended) return;
     this.queue.push(frame);
     if (this.queue.length > this.queueLimit) this.tooSlow();
-    else this.pump();
+    else if (!this.acceptBatch || this.queue.length >= MAX_BATCH_FRAMES) this.pump();
+    else if (!this.flushScheduled) {
+      // Whatever else this turn queues (a fan-out, a burst of acks) joins the same write.
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.pump();
+      });
+    }
+  }
+
+  /** The next write: one frame, or for a batching stream up to MAX_BATCH_FRAMES of them as one `batch` frame. */
+  private nextWrite(): Buffer {
+    if (!this.acceptBatch || this.queue.length === 1) return this.queue.shift() as Buffer;
+    return batchFrame(this.queue.splice(0, MAX_BATCH_FRAMES));
   }
 
   private pump(): void {
     while (!this.blocked && !this.ended && this.queue.length > 0) {
-      if (!this.sink.write(this.queue.shift() as Buffer)) {
+      if (!this.sink.write(this.nextWrite())) {
         this.blocked = true;
         this.sink.onDrain(() => {
           this.blocked = false;

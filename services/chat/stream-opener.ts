@@ -37,10 +37,11 @@ export class StreamOpener {
 
   /**
    * Opens the chat stream of `call` (its owner, which the stream writes to
-   * and which ends it). Rejects when the stream cannot open (the caller ends
+   * and which ends it). `acceptBatch`: the client asked for `batch` frames
+   * (hello or SubscribeRequest); default false. Rejects when the stream cannot open (the caller ends
    * the call with the mapped status).
    */
-  async open(call: StreamCall, session: Session, cursors: Map<string, number>): Promise<ChatStream> {
+  async open(call: StreamCall, session: Session, cursors: Map<string, number>, acceptBatch = false): Promise<ChatStream> {
     const { chat, replay, presence, hub, podName, queueLimit, log } = this.options;
     const user = userOf(session);
     const stream = new ChatStream({
@@ -48,6 +49,7 @@ export class StreamOpener {
       sessionId: session.sessionId,
       sink: call,
       queueLimit,
+      acceptBatch,
       loadRange: (conversationId, afterSeq, beforeSeq) => replay.missed(conversationId, afterSeq, beforeSeq),
       log,
     });

@@ -56,7 +56,7 @@ export function serveSubscribe(grpcCall: ServerWritableStream<SubscribeRequest, 
     const heartbeat = setInterval(() => call.stream?.send(HEARTBEAT), SUBSCRIBE_HEARTBEAT_MS);
     heartbeat.unref();
     call.onClose(() => clearInterval(heartbeat));
-    await deps.opener.open(call, session, toCursorMap(grpcCall.request.cursors));
+    await deps.opener.open(call, session, toCursorMap(grpcCall.request.cursors), grpcCall.request.acceptBatch === true);
   })().catch((err: unknown) => call.fail(err));
 }
 
@@ -116,7 +116,7 @@ export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFra
       // The token may have been revoked while the stream waited for hello.
       await sessions.verify(bearerToken(grpcCall.metadata));
       if (signal.aborted) return;
-      await opener.open(call, session, toCursorMap(f.hello.cursors));
+      await opener.open(call, session, toCursorMap(f.hello.cursors), f.hello.acceptBatch === true);
       return;
     }
     const stream = call.stream;

@@ -188,14 +188,16 @@ export class ReconnectingClient extends EventEmitter<ReconnectingClientEvents> {
     });
     call.on("error", (err: ServiceError) => this.onEnd(call, err.code, err.details));
     call.on("end", () => this.onEnd(call, status.UNAVAILABLE, "stream ended by the server"));
-    call.write({ hello: { cursors: this.getCursors(), acceptBatch: false } });
+    // Batches: a busy stream costs the server one write per batch, not one per frame.
+    call.write({ hello: { cursors: this.getCursors(), acceptBatch: true } });
     this.setState("replaying");
     // Anything unacknowledged goes again; the server returns the original for ids it already stored.
     for (const send of this.pending.values()) call.write(send.frame);
   }
 
   private onFrame(frame: ServerFrame): void {
-    if (frame.message) this.deliver(frame.message);
+    if (frame.batch) for (const inner of frame.batch.frames) this.onFrame(inner);
+    else if (frame.message) this.deliver(frame.message);
     else if (frame.sent) this.resolvePending(frame.sent.clientMsgId, frame.sent.message);
     else if (frame.sendFailed) this.fail(frame.sendFailed.clientMsgId, frame.sendFailed.code, frame.sendFailed.reason);
     else if (frame.ready) this.emit("ready", frame.ready);

@@ -26,7 +26,10 @@ export const RAW_WAIT_MS = 30_000;
  * client, or one with a custom serializer), with `release` run by `close()`.
  */
 export class RawStream<Call extends ClientReadableStream<ServerFrame> = ClientDuplexStream<ClientFrame, ServerFrame>> {
+  /** Every frame, in order, with the frames of a `batch` in its place (so a test reads the same either way). */
   readonly frames: ServerFrame[] = [];
+  /** The gRPC messages as they came: a `batch` frame is one of them. */
+  readonly writes: ServerFrame[] = [];
   /** Resolves once the status has arrived and every frame before it has been read. */
   readonly done: Promise<FinalStatus>;
   /**
@@ -47,7 +50,8 @@ export class RawStream<Call extends ClientReadableStream<ServerFrame> = ClientDu
     private readonly release: () => void = () => undefined,
   ) {
     call.on("data", (frame: ServerFrame) => {
-      this.frames.push(frame);
+      this.writes.push(frame);
+      this.frames.push(...(frame.batch ? frame.batch.frames : [frame]));
       this.waiters.wake();
     });
     // The status event carries the same information; without a listener an error status would throw.
@@ -66,9 +70,9 @@ export class RawStream<Call extends ClientReadableStream<ServerFrame> = ClientDu
     });
   }
 
-  /** Writes `hello` (Connect only). */
-  hello(cursors: Cursor[] = []): this {
-    this.writeFrame({ hello: { cursors, acceptBatch: false } });
+  /** Writes `hello` (Connect only); `acceptBatch` asks for `batch` frames (default false). */
+  hello(cursors: Cursor[] = [], acceptBatch = false): this {
+    this.writeFrame({ hello: { cursors, acceptBatch } });
     return this;
   }
 
