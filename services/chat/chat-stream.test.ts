@@ -7,6 +7,7 @@ import { ServerFrame } from "../../gen/parley/chat/v1/chat.js";
 import { fakeClock } from "../../test/helpers/fake-clock.js";
 import type { ErrorKind } from "../lib/app-error.js";
 import { ChatStream, type FrameSink } from "./chat-stream.js";
+import { encodeFrame } from "./frames.js";
 import type { MessageRecord } from "./message-store.js";
 
 /** A transport whose buffer holds `capacity` frames: write() returns false once it is full, until drain(). */
@@ -52,7 +53,7 @@ const frame = (text: string) => Buffer.from(text);
 /** The sequencer's default gap wait, in ms: a gap is loaded once this has passed. */
 const GAP_WAIT_MS = 100;
 
-function setup(options: { capacity?: number; queueLimit?: number; loadRange?: () => Promise<MessageRecord[]> } = {}) {
+function setup(options: { capacity?: number; queueLimit?: number; acceptBatch?: boolean; loadRange?: () => Promise<MessageRecord[]> } = {}) {
   const sink = new FakeSink(options.capacity);
   const { fake, clock } = fakeClock();
   const stream = new ChatStream({
@@ -60,6 +61,7 @@ function setup(options: { capacity?: number; queueLimit?: number; loadRange?: ()
     sessionId: 1,
     sink,
     queueLimit: options.queueLimit ?? 100,
+    acceptBatch: options.acceptBatch,
     loadRange: options.loadRange ?? (async () => []),
     log: pino({ level: "silent" }),
     clock,
@@ -243,4 +245,58 @@ test("end() releases a replay waiting for drain", async (t) => {
   stream.end("unavailable", "draining");
   await replaying;
   t.true(stream.isEnded);
+});
+
+/** A valid frame that says `nonce`, and the nonces of what a write holds (a batch's frames, or one frame). */
+const pong = (nonce: string) => encodeFrame({ pong: { nonce } });
+const nonces = (write: Buffer) => {
+  const decoded = ServerFrame.decode(write);
+  return (decoded.batch ? decoded.batch.frames : [decoded]).map((f) => f.pong?.nonce);
+};
+/** Lets the end of this event-loop turn pass, when a batching stream writes. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+test("a batching stream writes what one turn queued as one batch frame, in order; a lone frame goes as it is", async (t) => {
+  const { sink, stream } = setup({ acceptBatch: true });
+  for (const n of ["a", "b", "c"]) stream.send(pong(n));
+  t.is(sink.frames.length, 0, "nothing is written before the turn ends");
+  await nextTurn();
+  t.deepEqual(sink.frames.map(nonces), [["a", "b", "c"]]);
+  t.truthy(ServerFrame.decode(sink.frames[0]).batch);
+  stream.send(pong("d"));
+  await nextTurn();
+  t.deepEqual(ServerFrame.decode(sink.frames[1]), { ...ServerFrame.decode(pong("d")) });
+});
+
+test("a batching stream splits a long turn into batches of at most 128 frames", async (t) => {
+  const { sink, stream } = setup({ acceptBatch: true, queueLimit: 1000 });
+  const all = Array.from({ length: 300 }, (_, i) => String(i));
+  for (const n of all) stream.send(pong(n));
+  await nextTurn();
+  t.deepEqual(
+    sink.frames.map((w) => nonces(w).length),
+    [128, 128, 44],
+  );
+  t.deepEqual(sink.frames.flatMap(nonces), all);
+});
+
+test("a batching stream is too slow only when more than queueLimit frames wait behind a full transport", async (t) => {
+  const { sink, stream } = setup({ acceptBatch: true, capacity: 1, queueLimit: 5 });
+  // One turn's 20 frames are a batch, not a slow consumer; the transport is full after it.
+  for (let i = 0; i < 20; i++) stream.send(pong(`x${i}`));
+  await nextTurn();
+  t.deepEqual(sink.ends, []);
+  t.is(sink.frames.length, 1);
+  for (let i = 0; i < 5; i++) stream.send(pong(`y${i}`));
+  t.deepEqual(sink.ends, []);
+  stream.send(pong("one too many"));
+  t.deepEqual(sink.ends, [["resource_exhausted", "consumer too slow: resume from your cursors"]]);
+});
+
+test("ending a batching stream writes what the turn queued before the last frame", async (t) => {
+  const { sink, stream } = setup({ acceptBatch: true });
+  stream.send(pong("ack"));
+  stream.end("unavailable", "draining", pong("drain"));
+  t.deepEqual(sink.frames.flatMap(nonces), ["ack"]);
+  t.deepEqual(sink.ends, [["unavailable", "draining"]]);
 });

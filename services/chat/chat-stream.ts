@@ -233,7 +233,8 @@ export class ChatStream {
   private push(frame: Buffer): void {
     if (this.ended) return;
     this.queue.push(frame);
-    if (this.queue.length > this.queueLimit) this.tooSlow();
+    // Too slow: more than queueLimit frames wait behind a full transport (not merely this turn's batch).
+    if (this.blocked && this.queue.length > this.queueLimit) this.tooSlow();
     else if (!this.acceptBatch || this.queue.length >= MAX_BATCH_FRAMES) this.pump();
     else if (!this.flushScheduled) {
       // Whatever else this turn queues (a fan-out, a burst of acks) joins the same write.
