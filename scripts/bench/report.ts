@@ -316,6 +316,11 @@ export function renderReport(results: BenchResults, files: string[], took: strin
       "",
     );
   }
+  const latencies = latencyRows(results);
+  if (latencies.length > 0) {
+    out.push("Latency at three loads (intended send time → first delivery): the shared rate (median round), capacity, twice capacity:");
+    out.push(table(["system", "scenario", "load", "offered/s", "deliv/s", "p50ms", "p99ms", "p99.9ms"], latencies), "");
+  }
   const overloads = steps.filter((s) => s.label.startsWith("overload"));
   if (overloads.length > 0) {
     out.push("Overload: fanout offered at twice each system's capacity (goodput: deliveries/s within the window ÷ its capacity's):");
@@ -390,6 +395,29 @@ export function renderReport(results: BenchResults, files: string[], took: strin
   );
   out.push(`parley/socketio: deliveries/s ratio ${r1.value}, p99 latency ratio ${ratio(shared("parley")?.p99, shared("socketio")?.p99)}`);
   return out.join("\n");
+}
+
+/** Per system and scenario, the step at the shared rate (the median round by p99), at capacity and at twice capacity, where they ran. */
+function latencyRows({ steps, ramps, systems, loadScenarios }: BenchResults): string[][] {
+  const rows: string[][] = [];
+  for (const system of systems) {
+    for (const scenario of loadScenarios) {
+      const of = (label: (s: LabelledStep) => boolean) => steps.filter((s) => s.system === system && s.scenario === scenario && label(s));
+      const rounds = of((s) => s.label.startsWith("round")).sort((a, b) => a.counts.latency.p99 - b.counts.latency.p99);
+      const capacity = ramps.find((r) => r.system === system && r.scenario === scenario)?.capacity;
+      const loads: [string, LabelledStep | undefined][] = [
+        ["shared", rounds[Math.floor(rounds.length / 2)]],
+        ["capacity", of((s) => s.label === `capacity ${capacity}`).at(-1)],
+        ["2x capacity", of((s) => s.label.startsWith("overload")).at(-1)],
+      ];
+      for (const [load, s] of loads) {
+        if (s === undefined) continue;
+        const { p50, p99, p999 } = s.counts.latency;
+        rows.push([system, scenario, load, fmt(s.rate, 0), fmt(s.deliveriesPerSec, 0), fmt(p50, 1), fmt(p99, 1), fmt(p999, 1)]);
+      }
+    }
+  }
+  return rows;
 }
 
 /** Deliveries/s of an overload step as a percentage of those its system's fanout capacity asks for. */
