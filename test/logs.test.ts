@@ -8,9 +8,11 @@ import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { stripVTControlCharacters } from "node:util";
 import anyTest, { type TestFn } from "ava";
+import { freePort } from "../scripts/local-services.js";
 import { relayLogLines } from "../scripts/log-relay.js";
 import { eventually } from "./helpers/clients.js";
 import { scratchDir } from "./helpers/infra.js";
+import { LocalScaleApiServer } from "./helpers/scale-api.js";
 
 const test = anyTest as TestFn;
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -18,9 +20,9 @@ const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** A readable line: `[HH:MM:ss.l] LEVEL: [pod] …`. */
 const PRETTY = /^\[\d\d:\d\d:\d\d\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): \[[^\]]+\] /;
 
-/** services/main.ts with `env`, its stdout a terminal (`pty`) or a pipe. */
-function startParley(pty: boolean, env: Record<string, string>) {
-  const command = [process.execPath, "--import", "tsx", "services/main.ts"];
+/** services/main.ts (or another entry point) with `env`, its stdout a terminal (`pty`) or a pipe. */
+function startParley(pty: boolean, env: Record<string, string>, entry = "services/main.ts") {
+  const command = [process.execPath, "--import", "tsx", entry];
   const fullEnv = {
     ...process.env,
     GRPC_PORT: "0",
@@ -103,6 +105,42 @@ for (const pty of [true, false]) {
     t.false(text.includes("s3cret-pw"), text);
   });
 }
+
+test("npm run controller on a terminal: readable lines, and a scaler that stays down is logged on the 1st and 3rd tick, not every tick", async (t) => {
+  const api = await LocalScaleApiServer.start({ namespace: "parley", name: "chat", replicas: 2, dir: scratchDir("kube") });
+  t.teardown(() => api.stop());
+  const controller = startParley(
+    true,
+    {
+      KUBECONFIG: api.kubeconfig,
+      SCALER_ADDRESS: `127.0.0.1:${await freePort()}`,
+      TARGET_NAMESPACE: "parley",
+      SYNC_INTERVAL_SECONDS: "1",
+      POD_NAME: "controller-logs",
+    },
+    "services/controller/main.ts",
+  );
+  t.teardown(controller.kill);
+  const unavailable = () => controller.lines().filter((line) => line.includes("metric unavailable"));
+  // Real time: one tick a second. The 3rd failure is logged; the 4th to 6th would not be.
+  await eventually(
+    async () => unavailable(),
+    (lines) => lines.some((line) => line.includes('"repeated":3')),
+    20_000,
+  );
+  const lines = unavailable();
+  t.is(lines.length, 2, lines.join("\n"));
+  t.regex(lines[0], /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: \[controller-logs\] controller: metric unavailable; keeping the current replicas/);
+  t.false(lines[0].includes('"repeated"'));
+  t.deepEqual(api.requests, [], "the Deployment was not touched");
+
+  controller.interrupt();
+  t.is(await controller.exited, 0, controller.lines().join("\n"));
+  // Each entry's first line is a readable one; an error's fields and stack follow, indented.
+  for (const line of controller.lines().filter((l) => !l.startsWith(" "))) t.regex(line, PRETTY);
+  t.regex(controller.lines().join("\n"), /\n\s+err: \{\n\s+"type": "ScalerReadError"/);
+  t.true(controller.lines().some((line) => line.includes("controller stopped")));
+});
 
 test("npm run cluster's relay shows the pods' JSON lines readably, and passes other lines through", async (t) => {
   const pod = new PassThrough();
