@@ -11,7 +11,7 @@ import anyTest, { type TestFn } from "ava";
 import { freePort } from "../scripts/local-services.js";
 import { relayLogLines } from "../scripts/log-relay.js";
 import { eventually } from "./helpers/clients.js";
-import { scratchDir } from "./helpers/infra.js";
+import { freshDatabase, scratchDir } from "./helpers/infra.js";
 import { LocalScaleApiServer } from "./helpers/scale-api.js";
 
 const test = anyTest as TestFn;
@@ -70,12 +70,13 @@ const CASES = [
 
 for (const { title, pty, format, pretty } of CASES) {
   test(`npm start: ${title}, from start to Ctrl-C`, async (t) => {
-    const parley = startParley(pty, { LOG_FORMAT: format, POD_NAME: "logs-test" });
+    // Postgres rather than PGlite: the same process and logger, a much lighter start on a busy machine.
+    const parley = startParley(pty, { LOG_FORMAT: format, POD_NAME: "logs-test", DATABASE_URL: await freshDatabase() });
     t.teardown(parley.kill);
     const listening = await eventually(
       async () => parley.lines().find((line) => line.includes("gRPC server listening")),
       (line) => line !== undefined,
-      60_000,
+      90_000,
     );
     if (pretty) t.regex(listening ?? "", new RegExp(`${PRETTY.source}.*gRPC server listening`));
     else t.like(JSON.parse(listening ?? ""), { level: 30, pod: "logs-test", msg: "gRPC server listening" });
