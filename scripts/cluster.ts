@@ -1,11 +1,15 @@
 // `npm run cluster -- --pods 3`: Postgres, Redis and N Parley pods on loopback,
-// for a person to try the cluster mode. Ctrl-C stops everything.
+// for a person to try the cluster mode. Ctrl-C stops everything. The pods'
+// JSON logs are shown as readable lines on a terminal (LOG_FORMAT overrides:
+// json, pretty or auto).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { LOG_FORMATS, type LogFormat, resolveLogFormat } from "../services/lib/logger.js";
 import { ensureInstalled, startPostgres, startRedis, stopAllRedis } from "./local-services.js";
+import { relayLogLines } from "./log-relay.js";
 
 const { values } = parseArgs({
   options: {
@@ -16,6 +20,9 @@ const { values } = parseArgs({
 const pods = Number(values.pods);
 const basePort = Number(values["base-port"]);
 if (!Number.isInteger(pods) || pods < 1 || pods > 20) throw new Error("--pods must be 1 to 20");
+const requestedFormat = process.env.LOG_FORMAT?.trim() || "auto";
+if (!(LOG_FORMATS as readonly string[]).includes(requestedFormat)) throw new Error(`LOG_FORMAT must be one of ${LOG_FORMATS.join(", ")}`);
+const logFormat = resolveLogFormat(requestedFormat as LogFormat, process.stdout.isTTY === true);
 
 const say = (line: string) => process.stdout.write(`[cluster] ${line}\n`);
 const dir = mkdtempSync(join(tmpdir(), "parley-cluster-"));
@@ -36,9 +43,12 @@ for (let i = 0; i < pods; i++) {
       GRPC_PORT: String(port),
       WEB_PORT: String(8080 + i),
       POD_NAME: `pod-${i + 1}`,
+      // The relay below decides how the lines look.
+      LOG_FORMAT: "json",
     },
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", "pipe", "inherit"],
   });
+  void relayLogLines(child.stdout, process.stdout, logFormat);
   children.push(child);
   say(`pod-${i + 1} on localhost:${port}, web on http://localhost:${8080 + i} (pid ${child.pid})`);
 }

@@ -13,18 +13,20 @@ try {
   process.stderr.write(`parley: ${err.message}\n`);
   process.exit(2);
 }
-const log = createLogger(config.logLevel, config.podName);
-const parley = await startParley(config, log).catch((err: unknown) => {
+const log = createLogger(config.logLevel, config.podName, { format: config.logFormat });
+const starting = startParley(config, log).catch((err: unknown) => {
   log.fatal({ err }, "could not start");
   // A person starting a second server on the same folder reads this, not the JSON log.
   if (err instanceof FolderLockedError) process.stderr.write(`parley: ${err.message}\n`);
   process.exit(1);
 });
 
+// Installed before the start finishes: a signal that arrives once the port is
+// open (and logged) but before startParley returns still drains.
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {
     log.info({ signal }, "shutting down");
-    parley.shutdown().then(() => process.exit(0));
+    void starting.then((parley) => parley.shutdown()).then(() => process.exit(0));
   });
 }
 process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));

@@ -2,8 +2,12 @@
 // Parley's edge rules (scripts/validate/envoy.ts). The real file must be
 // clean, and each kind of mistake, made on a copy, must be reported at the
 // path where it was made. Needs no database and no Envoy binary.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
+import { loadEdgeRpcs, PARLEY_EDGE } from "../scripts/validate/envoy-rules.js";
 import { ENVOY_CORS_POLICY } from "../services/web/cors-policy.js";
 import { formatProblem, readEnvoyConfig, validateEnvoyConfig, type Problem } from "../scripts/validate/envoy.js";
 
@@ -17,6 +21,7 @@ const ROUTES = `${VHOST}.routes`;
 const AUTH = "static_resources.clusters[0]";
 const CHAT = "static_resources.clusters[1]";
 const WEB = "static_resources.clusters[2]";
+const SCALER = "static_resources.clusters[3]";
 
 /** A copy of the real config with one change made to it. */
 function broken(change: (config: any) => void): unknown {
@@ -222,7 +227,7 @@ const cases: Case[] = [
   {
     title: "the page routed to the gRPC cluster",
     change: (c) => (routes(c).find((r) => r.match.path === "/app.js").route.cluster = "chat"),
-    path: `${ROUTES}[5].route.cluster`,
+    path: `${ROUTES}[7].route.cluster`,
     message: /the page's \/app\.js must go to cluster "web"/,
   },
   {
@@ -251,6 +256,66 @@ const cases: Case[] = [
     path: `${WEB}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value`,
     message: /must be 8080, the chat pods' WEB_PORT/,
   },
+  {
+    title: "the ops dashboard's page without a route",
+    change: (c) => {
+      hcm(c).route_config.virtual_hosts[0].routes = routes(c).filter((r) => r.match.path !== "/ops");
+    },
+    path: ROUTES,
+    message: /no route for the page's \/ops/,
+  },
+  {
+    title: "the dashboard's GetClusterStatus without a route",
+    change: (c) => {
+      hcm(c).route_config.virtual_hosts[0].routes = routes(c).filter((r) => r.route?.cluster !== "scaler");
+    },
+    path: ROUTES,
+    message: /no route for \/parley\.ops\.v1\.OpsService\/GetClusterStatus/,
+  },
+  {
+    title: "GetClusterStatus routed to the chat pods",
+    change: (c) => (routes(c).find((r) => r.route?.cluster === "scaler").route.cluster = "chat"),
+    path: `${ROUTES}[4].route.cluster`,
+    message: /\/parley\.ops\.v1\.OpsService\/GetClusterStatus must go to cluster "scaler"/,
+  },
+  {
+    title: "the whole OpsService routed, so browsers could call the controller's RecordScalingDecision",
+    change: (c) => (routes(c).find((r) => r.route?.cluster === "scaler").match = { prefix: "/parley.ops.v1.OpsService/" }),
+    path: `${ROUTES}[4]`,
+    message: /routes \/parley\.ops\.v1\.OpsService\/RecordScalingDecision, which is for callers inside the cluster only/,
+  },
+  {
+    title: "a catch-all route that would send RecordScalingDecision to the web server",
+    change: (c) => routes(c).push({ match: { prefix: "/" }, route: { cluster: "web", timeout: "15s" } }),
+    path: `${ROUTES}[9]`,
+    message: /routes \/parley\.ops\.v1\.OpsService\/RecordScalingDecision/,
+  },
+  {
+    title: "no scaler cluster",
+    change: (c) => c.static_resources.clusters.splice(3, 1),
+    path: "static_resources.clusters",
+    message: /no cluster "scaler" for \/parley\.ops\.v1\.OpsService\/GetClusterStatus/,
+  },
+  {
+    title: "the scaler cluster health-checking a service the scaler pods do not host",
+    change: (c) => (c.static_resources.clusters[3].health_checks[0].grpc_health_check.service_name = "parley.chat.v1.ChatService"),
+    path: `${SCALER}.health_checks[0].grpc_health_check.service_name`,
+    message: /must be externalscaler\.ExternalScaler/,
+  },
+  {
+    title: "the scaler cluster resolving the ClusterIP Service, which pins connections to one pod",
+    change: (c) =>
+      (c.static_resources.clusters[3].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address =
+        "scaler.parley.svc.cluster.local"),
+    path: `${SCALER}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address`,
+    message: /scaler-headless\.parley\.svc\.cluster\.local/,
+  },
+  {
+    title: "the scaler cluster speaking HTTP/1.1",
+    change: (c) => delete c.static_resources.clusters[3].typed_extension_protocol_options,
+    path: `${SCALER}.typed_extension_protocol_options`,
+    message: /gRPC needs HTTP\/2 upstream/,
+  },
 ];
 
 for (const { title, change, path, message } of cases) {
@@ -272,4 +337,32 @@ test("the embedded gateway's CORS policy is envoy.yaml's", (t) => {
   t.is(ENVOY_CORS_POLICY.exposeHeaders, policy.expose_headers);
   t.is(ENVOY_CORS_POLICY.maxAge, policy.max_age);
   t.is(ENVOY_CORS_POLICY.allowCredentials, policy.allow_credentials);
+});
+
+test("a single routed method streams or not as its proto says, and its service's other methods stay unrouted", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "parley-edge-protos-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(
+    join(dir, "ops.proto"),
+    `syntax = "proto3";
+package parley.ops.v1;
+message Empty {}
+service OpsService {
+  rpc GetClusterStatus(Empty) returns (stream Empty);
+  rpc RecordScalingDecision(Empty) returns (Empty);
+  rpc ResetEverything(Empty) returns (Empty);
+}
+`,
+  );
+  const { rpcs, unrouted } = loadEdgeRpcs({ ...PARLEY_EDGE, services: {} }, dir);
+  t.deepEqual(rpcs, [
+    { path: "/parley.ops.v1.OpsService/GetClusterStatus", cluster: "scaler", service: "parley.ops.v1.OpsService", streaming: true },
+  ]);
+  t.deepEqual(unrouted.sort(), ["/parley.ops.v1.OpsService/RecordScalingDecision", "/parley.ops.v1.OpsService/ResetEverything"]);
+  // Before the service is in proto/, the method is taken as unary and the listed paths stay unrouted.
+  const empty = mkdtempSync(join(tmpdir(), "parley-edge-protos-"));
+  t.teardown(() => rmSync(empty, { recursive: true, force: true }));
+  const before = loadEdgeRpcs({ ...PARLEY_EDGE, services: {} }, empty);
+  t.false(before.rpcs[0].streaming);
+  t.deepEqual(before.unrouted, ["/parley.ops.v1.OpsService/RecordScalingDecision"]);
 });

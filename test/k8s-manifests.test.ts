@@ -8,11 +8,12 @@ import { join } from "node:path";
 import anyTest, { type TestFn } from "ava";
 import type { K8sObject } from "../scripts/validate/k8s-models.js";
 import {
+  expectationsOf,
   OVERLAYS,
   parseManifests,
   readEnvoyConfig,
   renderKustomization,
-  REPO_ROOT,
+  renderOverlay,
   validateObjects,
   validateOverlay,
   type OverlayName,
@@ -23,7 +24,7 @@ const test = anyTest as TestFn<Context>;
 
 test.before((t) => {
   const rendered = {} as Record<OverlayName, K8sObject[]>;
-  for (const name of Object.keys(OVERLAYS) as OverlayName[]) rendered[name] = renderKustomization(join(REPO_ROOT, OVERLAYS[name].dir)).objects;
+  for (const name of Object.keys(OVERLAYS) as OverlayName[]) rendered[name] = renderOverlay(name).objects;
   t.context.rendered = rendered;
 });
 
@@ -39,7 +40,7 @@ for (const name of Object.keys(OVERLAYS) as OverlayName[]) {
 function problemsAfter(t: { context: Context }, overlay: OverlayName, change: (objects: K8sObject[]) => void): string[] {
   const objects = structuredClone(t.context.rendered[overlay]);
   change(objects);
-  return validateObjects(objects, { autoscaler: OVERLAYS[overlay].autoscaler, envoyConfig: readEnvoyConfig() });
+  return validateObjects(objects, expectationsOf(overlay, readEnvoyConfig()));
 }
 
 // Loosely typed access to the parts a test breaks.
@@ -371,6 +372,105 @@ test("the Envoy ConfigMap carries envoy/envoy.yaml unchanged, and its upstreams 
     t,
     problemsAfter(t, "base", (o) => (find(o, "Service", "auth-headless").metadata.name = "auth")),
     /cluster auth: no Service "auth-headless"/,
+  );
+});
+
+test("scraping: every Parley pod is annotated for Prometheus and declares its metrics port 9464", (t) => {
+  const annotations = (o: K8sObject[], deployment: string): Any => find(o, "Deployment", deployment).spec.template.metadata.annotations;
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => delete annotations(o, "chat")["prometheus.io/scrape"]),
+    /^Deployment\/chat: pod annotation prometheus\.io\/scrape is undefined, expected "true"/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "controller", (o) => (annotations(o, "parley-controller")["prometheus.io/port"] = "9090")),
+    /^Deployment\/parley-controller: pod annotation prometheus\.io\/port is "9090", expected "9464"/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => (annotations(o, "auth")["prometheus.io/path"] = "/stats")),
+    /^Deployment\/auth: pod annotation prometheus\.io\/path is "\/stats", expected "\/metrics"/,
+  );
+  const noPort = problemsAfter(t, "base", (o) => {
+    const c = container(o, "scaler");
+    c.ports = c.ports.filter((p: { name: string }) => p.name !== "metrics");
+  });
+  hasProblem(t, noPort, /^Deployment\/scaler: container scaler does not declare port "metrics" 9464/);
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => (container(o, "chat").env.find((e: Any) => e.name === "METRICS_PORT").value = "9465")),
+    /^Deployment\/chat: METRICS_PORT is "9465", but the pod is scraped on 9464/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "base", (o) => (container(o, "chat").env.find((e: Any) => e.name === "METRICS_PORT").value = "nine")),
+    /^Deployment\/chat: METRICS_PORT/,
+  );
+});
+
+test("scraping: namespace monitoring reaches every Parley pod's 9464 and nothing else of theirs; Envoy reaches the scaler", (t) => {
+  const drop = (name: string) => (o: K8sObject[]) => o.splice(o.indexOf(find(o, "NetworkPolicy", name)), 1);
+  const closed = problemsAfter(t, "controller", drop("allow-monitoring-to-metrics"));
+  for (const pod of ["auth", "chat", "scaler", "parley-controller"]) {
+    hasProblem(t, closed, new RegExp(`NetworkPolicies block Prometheus \\(namespace monitoring\\) → ${pod}:9464`));
+  }
+  const anyPort = problemsAfter(t, "base", (o) => delete find(o, "NetworkPolicy", "allow-monitoring-to-metrics").spec.ingress[0].ports);
+  hasProblem(t, anyPort, /NetworkPolicies allow Prometheus \(namespace monitoring\) → chat:50051/);
+  const anyone = problemsAfter(t, "base", (o) => delete find(o, "NetworkPolicy", "allow-monitoring-to-metrics").spec.ingress[0].from);
+  hasProblem(t, anyone, /NetworkPolicies allow clients outside the cluster → scaler:9464/);
+  hasProblem(t, problemsAfter(t, "base", drop("allow-envoy-to-scaler")), /NetworkPolicies block envoy → scaler:50051/);
+});
+
+test("the Prometheus operator's overlay: strict ServiceMonitors that scrape every Parley pod exactly once, on its metrics port", (t) => {
+  const monitor = (o: K8sObject[], name: string): Any => find(o, "ServiceMonitor", name);
+  hasProblem(
+    t,
+    problemsAfter(t, "prometheus-operator", (o) => (monitor(o, "parley-chat").spec.endpoints[0].intervall = "15s")),
+    /^ServiceMonitor\/parley-chat: unknown field spec\.endpoints\[0\]\.intervall$/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "prometheus-operator", (o) => (monitor(o, "parley-chat").spec.endpoints = { port: "metrics" })),
+    /^ServiceMonitor\/parley-chat: spec\.endpoints must be array/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "prometheus-operator", (o) => (monitor(o, "parley-auth").spec.endpoints[0].port = "http-metrics")),
+    /^ServiceMonitor\/parley-auth endpoint 0: port is "http-metrics", expected "metrics"/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "prometheus-operator", (o) => (monitor(o, "parley-auth").spec.namespaceSelector = { any: true })),
+    /^ServiceMonitor\/parley-auth: namespaceSelector reaches beyond namespace parley/,
+  );
+  const unlabelled = problemsAfter(
+    t,
+    "prometheus-operator",
+    (o) => delete find(o, "Service", "chat-headless").metadata.labels["app.kubernetes.io/component"],
+  );
+  hasProblem(t, unlabelled, /^ServiceMonitor\/parley-chat: its selector matches no Service/);
+  hasProblem(t, unlabelled, /^Deployment\/chat: no ServiceMonitor scrapes its pods/);
+  const twice = problemsAfter(
+    t,
+    "prometheus-operator",
+    (o) => (find(o, "Service", "scaler").metadata.labels = { "app.kubernetes.io/component": "scaler" }),
+  );
+  hasProblem(t, twice, /^Deployment\/scaler: its pods are scraped 2 times/);
+  const wrongTarget = problemsAfter(t, "prometheus-operator", (o) => {
+    const port = find(o, "Service", "controller-metrics").spec.ports[0];
+    port.targetPort = 9090;
+  });
+  hasProblem(t, wrongTarget, /Service\/controller-metrics port metrics does not lead to parley-controller's port 9464/);
+  hasProblem(
+    t,
+    problemsAfter(t, "prometheus-operator", (o) => o.splice(o.indexOf(monitor(o, "parley-controller")), 1)),
+    /^Deployment\/parley-controller: no ServiceMonitor scrapes its pods/,
+  );
+  hasProblem(
+    t,
+    problemsAfter(t, "prometheus-operator", (o) => o.splice(0, o.length, ...o.filter((x) => x.kind !== "ServiceMonitor"))),
+    /expected ServiceMonitors \(the Prometheus operator's overlay\), found none/,
   );
 });
 

@@ -26,8 +26,16 @@ export const FILTER_ORDER = [
 
 /** What the edge must route where; the defaults describe Parley's k8s/ manifests. */
 export interface EdgeExpectations {
-  /** Service full name → the cluster that serves it. */
+  /** Service full name → the cluster that serves it: every method is routed there. */
   services: Record<string, string>;
+  /**
+   * Single methods routed on their own (the rest of their service stays
+   * unrouted): path → the cluster that serves it and the health service its
+   * gRPC health check asks about.
+   */
+  methods: Record<string, { cluster: string; healthService: string }>;
+  /** Paths no route may match: RPCs meant for callers inside the cluster only. */
+  unrouted: string[];
   /** The headless Service a cluster resolves. Default `<cluster>-headless.parley.svc.cluster.local`. */
   upstreamHost: (cluster: string) => string;
   /** Default 50051, the servers' GRPC_PORT. */
@@ -50,10 +58,13 @@ export interface EdgeExpectations {
 
 export const PARLEY_EDGE: EdgeExpectations = {
   services: { "parley.auth.v1.AuthService": "auth", "parley.chat.v1.ChatService": "chat" },
+  // The ops dashboard's figures, from the scaler pods; the controller's RecordScalingDecision stays inside.
+  methods: { "/parley.ops.v1.OpsService/GetClusterStatus": { cluster: "scaler", healthService: "externalscaler.ExternalScaler" } },
+  unrouted: ["/parley.ops.v1.OpsService/RecordScalingDecision"],
   upstreamHost: (cluster) => `${cluster}-headless.parley.svc.cluster.local`,
   upstreamPort: 50051,
   minStreamIdleSeconds: 60,
-  page: { paths: ["/", "/app.js", "/app.css"], cluster: "web", upstreamHost: "chat-headless.parley.svc.cluster.local", port: 8080 },
+  page: { paths: ["/", "/ops", "/app.js", "/app.css"], cluster: "web", upstreamHost: "chat-headless.parley.svc.cluster.local", port: 8080 },
   corsAllowHeaders: ["content-type", "x-grpc-web", "x-user-agent", "authorization", "grpc-timeout"],
   corsExposeHeaders: ["grpc-status", "grpc-message"],
 };
@@ -65,8 +76,13 @@ interface Rpc {
   streaming: boolean;
 }
 
-/** Every RPC of the edge services, from proto/, with whether it streams. */
-export function loadEdgeRpcs(expect: EdgeExpectations = PARLEY_EDGE, protoDir = PROTO_DIR): Rpc[] {
+/**
+ * Every RPC the edge routes, from proto/, with whether it streams: all of
+ * `services`, and each of `methods` (unary when its service is not in proto/
+ * yet). Also the paths that must stay unrouted: `unrouted`, and the other
+ * methods of a service that only has single methods routed.
+ */
+export function loadEdgeRpcs(expect: EdgeExpectations = PARLEY_EDGE, protoDir = PROTO_DIR): { rpcs: Rpc[]; unrouted: string[] } {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => (isAbsolute(target) ? target : join(protoDir, target));
   const files = readdirSync(protoDir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".proto"));
@@ -81,7 +97,17 @@ export function loadEdgeRpcs(expect: EdgeExpectations = PARLEY_EDGE, protoDir = 
       rpcs.push({ path: `/${service}/${method.name}`, cluster, service, streaming });
     }
   }
-  return rpcs;
+  const unrouted = new Set(expect.unrouted);
+  for (const [path, { cluster }] of Object.entries(expect.methods)) {
+    const [, service, name] = path.split("/");
+    const found = root.lookup(service);
+    const methods = found instanceof protobuf.Service ? found.methodsArray : [];
+    const method = methods.find((m) => m.name === name);
+    rpcs.push({ path, cluster, service, streaming: Boolean(method?.requestStream || method?.responseStream) });
+    for (const other of methods) if (other.name !== name) unrouted.add(`/${service}/${other.name}`);
+  }
+  for (const rpc of rpcs) unrouted.delete(rpc.path);
+  return { rpcs, unrouted: [...unrouted] };
 }
 
 /** Problems with Parley's own requirements; the config is assumed to have passed the proto walk. */
@@ -105,13 +131,17 @@ export function checkParleyEdge(config: unknown, expect: EdgeExpectations = PARL
 
   const managers = findConnectionManagers(config);
   if (managers.length === 0) report("static_resources.listeners", "no listener has an HttpConnectionManager");
-  const rpcs = loadEdgeRpcs(expect);
-  for (const { hcm, path } of managers) checkConnectionManager(hcm, path, rpcs, clusterIndex, expect, report);
+  const { rpcs, unrouted } = loadEdgeRpcs(expect);
+  for (const { hcm, path } of managers) checkConnectionManager(hcm, path, rpcs, unrouted, clusterIndex, expect, report);
 
-  for (const [service, cluster] of Object.entries(expect.services)) {
+  const upstreams: Array<[string, string, string]> = [
+    ...Object.entries(expect.services).map(([service, cluster]): [string, string, string] => [cluster, service, service]),
+    ...Object.entries(expect.methods).map(([path, { cluster, healthService }]): [string, string, string] => [cluster, path, healthService]),
+  ];
+  for (const [cluster, what, healthService] of upstreams) {
     const i = clusterIndex.get(cluster);
-    if (i === undefined) report("static_resources.clusters", `no cluster "${cluster}" for ${service}`);
-    else checkCluster(clusters[i], `static_resources.clusters[${i}]`, cluster, service, expect, report);
+    if (i === undefined) report("static_resources.clusters", `no cluster "${cluster}" for ${what}`);
+    else checkCluster(clusters[i], `static_resources.clusters[${i}]`, cluster, healthService, expect, report);
   }
   const pageIndex = clusterIndex.get(expect.page.cluster);
   if (pageIndex === undefined) report("static_resources.clusters", `no cluster "${expect.page.cluster}" for the browser app's page`);
@@ -150,6 +180,7 @@ function checkConnectionManager(
   hcm: unknown,
   path: string,
   rpcs: Rpc[],
+  unrouted: string[],
   clusterIndex: Map<string, number>,
   expect: EdgeExpectations,
   report: Report,
@@ -213,6 +244,10 @@ function checkConnectionManager(
         `the page's ${page} must go to cluster "${expect.page.cluster}", goes to ${JSON.stringify(cluster)}`,
       );
     }
+  }
+  for (const inside of unrouted) {
+    const r = list(get(host, "routes")).findIndex((route) => matches(get(route, "match"), inside));
+    if (r >= 0) report(`${hostPath}.routes[${r}]`, `routes ${inside}, which is for callers inside the cluster only: no route may match it`);
   }
   const streamIdle = durationSeconds(get(hcm, "stream_idle_timeout")) ?? 300;
   for (const rpc of rpcs) {

@@ -3,6 +3,7 @@
 // A kind missing from the table is reported, never skipped: an object nobody
 // checked is exactly where a typo hides.
 import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1";
+import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
 import { Job } from "kubernetes-models/batch/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
@@ -46,6 +47,7 @@ export const MODELS: Readonly<Record<string, ModelEntry>> = {
   "rbac.authorization.k8s.io/v1/Role": entry(Role, "kubernetes-models/rbac.authorization.k8s.io/v1/Role"),
   "rbac.authorization.k8s.io/v1/RoleBinding": entry(RoleBinding, "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding"),
   "keda.sh/v1alpha1/ScaledObject": entry(ScaledObject, "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject"),
+  "monitoring.coreos.com/v1/ServiceMonitor": entry(ServiceMonitor, "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor"),
 };
 
 /** `Kind/name` (or `Kind/?`), how problems name an object. */

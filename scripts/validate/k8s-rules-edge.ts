@@ -131,6 +131,8 @@ function networkProblems(m: Manifests): string[] {
     hop("envoy", pod("envoy"), "auth", GRPC_PORT),
     hop("envoy", pod("envoy"), "chat", GRPC_PORT),
     hop("envoy", pod("envoy"), "chat", WEB_PORT),
+    // The ops dashboard's one routed method (envoy/envoy.yaml's `scaler` cluster).
+    hop("envoy", pod("envoy"), "scaler", GRPC_PORT),
     hop("clients outside the cluster", "outside", "chat", WEB_PORT, false),
     ...["auth", "chat", "scaler"].flatMap((s) => [hop(s, pod(s), "postgres", 5432), hop(s, pod(s), "redis", 6379)]),
     hop("KEDA (namespace keda)", keda, "scaler", GRPC_PORT),

@@ -35,6 +35,8 @@ const CONTROLLER_SETTINGS = new Set([
   "SYNC_INTERVAL_SECONDS",
   "DRY_RUN",
   "LOG_LEVEL",
+  "LOG_FORMAT",
+  "METRICS_PORT",
   "POD_NAME",
 ]);
 

@@ -8,6 +8,7 @@ import { allContainers, Manifests, NAMESPACE, nameOf } from "./k8s-manifests.js"
 import { describe, type K8sObject } from "./k8s-models.js";
 import { selects, type LabelSelector } from "./k8s-network.js";
 import { checkEdge } from "./k8s-rules-edge.js";
+import { checkScraping } from "./k8s-rules-metrics.js";
 import { checkAutoscaling, type Autoscaler } from "./k8s-rules-scaling.js";
 import { checkServers } from "./k8s-rules-servers.js";
 
@@ -17,6 +18,8 @@ export interface Expectations {
   autoscaler: Autoscaler;
   /** The text of envoy/envoy.yaml, which the Envoy ConfigMap must carry unchanged. */
   envoyConfig: string;
+  /** Whether the overlay brings the Prometheus operator's ServiceMonitors, which must then scrape every Parley pod once. */
+  serviceMonitors: boolean;
 }
 
 /**
@@ -33,6 +36,7 @@ export function checkParleyRules(objects: K8sObject[], expect: Expectations): st
     ["server", () => checkServers(m)],
     ["edge", () => checkEdge(m, expect.envoyConfig)],
     ["autoscaling", () => checkAutoscaling(m, expect.autoscaler)],
+    ["scraping", () => checkScraping(m, { serviceMonitors: expect.serviceMonitors })],
   ];
   return groups.flatMap(([name, run]) => {
     // The rules read the objects as their schemas describe them; on data of the
@@ -71,7 +75,8 @@ function checkWorkloads(m: Manifests): string[] {
     if (w.kind !== "Job" && empty) problems.push(`${at}: spec.selector is empty`);
     else if (w.kind !== "Job" && !selects(selector, w.podLabels)) problems.push(`${at}: spec.selector does not select its own pod template`);
     for (const c of w.pod.containers) {
-      if ((c.ports ?? []).length === 0) continue;
+      // A container that only exposes metrics (the controller) serves no traffic to probe for.
+      if ((c.ports ?? []).filter((p) => p.name !== "metrics").length === 0) continue;
       if (!c.readinessProbe) problems.push(`${at} container ${c.name}: serves a port but has no readinessProbe`);
       if (!c.livenessProbe) problems.push(`${at} container ${c.name}: serves a port but has no livenessProbe`);
     }

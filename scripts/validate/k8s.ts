@@ -2,7 +2,8 @@
 // CI, so this is what stands between a manifest change and a failed deploy.
 // Each kustomization is rendered with `kubectl kustomize` (no cluster needed),
 // every rendered object is checked against its kubernetes-models 4.x schema
-// (the ScaledObject against @kubernetes-models/keda) and for unknown fields, and
+// (the ScaledObject against @kubernetes-models/keda, the ServiceMonitors
+// against @kubernetes-models/prometheus-operator) and for unknown fields, and
 // then against Parley's own rules (k8s-rules.ts).
 //
 //   npx tsx scripts/validate/k8s.ts            # every overlay
@@ -20,13 +21,39 @@ import { preloadTypes } from "./k8s-strict-fields.js";
 /** The repository root, whatever the working directory. */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-/** Every kustomization that must render, and the autoscaler each brings. */
+/**
+ * Every kustomization that must render, and the autoscaler each brings. An
+ * overlay applied `alongside` another (the Prometheus operator's monitors,
+ * beside the controller's overlay, which has every component) is validated
+ * together with it, so its references can be checked.
+ */
 export const OVERLAYS = {
   base: { dir: "k8s/base", autoscaler: "none" },
   keda: { dir: "k8s/overlays/keda", autoscaler: "keda" },
   controller: { dir: "k8s/overlays/controller", autoscaler: "controller" },
-} as const satisfies Record<string, { dir: string; autoscaler: Autoscaler }>;
+  "prometheus-operator": { dir: "k8s/overlays/prometheus-operator", autoscaler: "controller", alongside: "controller" },
+} as const satisfies Record<string, Overlay>;
 export type OverlayName = keyof typeof OVERLAYS;
+
+interface Overlay {
+  dir: string;
+  autoscaler: Autoscaler;
+  alongside?: string;
+}
+
+/** What an overlay's rules expect of its rendered objects. */
+export function expectationsOf(name: OverlayName, envoyConfig: string): Expectations {
+  return { autoscaler: OVERLAYS[name].autoscaler, envoyConfig, serviceMonitors: name === "prometheus-operator" };
+}
+
+/** Renders one of OVERLAYS, together with the overlay it is applied beside, if any. */
+export function renderOverlay(name: OverlayName): Rendered {
+  const overlay: Overlay = OVERLAYS[name];
+  const own = renderKustomization(join(REPO_ROOT, overlay.dir));
+  if (!overlay.alongside) return own;
+  const beside = renderOverlay(overlay.alongside as OverlayName);
+  return { objects: [...beside.objects, ...own.objects], problems: [...beside.problems, ...own.problems] };
+}
 
 /** Objects from a render or a parse, and what went wrong on the way. */
 export interface Rendered {
@@ -80,8 +107,7 @@ export function readEnvoyConfig(): string {
 
 /** Renders one of OVERLAYS and validates everything in it; no problems means it may be applied. */
 export function validateOverlay(name: OverlayName): Rendered {
-  const overlay = OVERLAYS[name];
-  const rendered = renderKustomization(join(REPO_ROOT, overlay.dir));
+  const rendered = renderOverlay(name);
   if (rendered.objects.length === 0) return rendered;
   let envoyConfig: string;
   try {
@@ -91,7 +117,7 @@ export function validateOverlay(name: OverlayName): Rendered {
   }
   return {
     objects: rendered.objects,
-    problems: [...rendered.problems, ...validateObjects(rendered.objects, { autoscaler: overlay.autoscaler, envoyConfig })],
+    problems: [...rendered.problems, ...validateObjects(rendered.objects, expectationsOf(name, envoyConfig))],
   };
 }
 
@@ -105,7 +131,9 @@ function main(names: string[]): number {
   for (const name of (names.length > 0 ? names : Object.keys(OVERLAYS)) as OverlayName[]) {
     const { objects, problems } = validateOverlay(name);
     failed ||= problems.length > 0;
-    process.stdout.write(`${problems.length === 0 ? "ok  " : "FAIL"} ${OVERLAYS[name].dir} (${objects.length} objects)\n`);
+    const overlay: Overlay = OVERLAYS[name];
+    const beside = overlay.alongside ? ` beside ${OVERLAYS[overlay.alongside as OverlayName].dir}` : "";
+    process.stdout.write(`${problems.length === 0 ? "ok  " : "FAIL"} ${overlay.dir}${beside} (${objects.length} objects)\n`);
     for (const problem of problems) process.stdout.write(`     - ${problem}\n`);
   }
   return failed ? 1 : 0;

@@ -29,6 +29,7 @@ test("only SCALER_ADDRESS is needed; the rest are the documented defaults", (t) 
     syncIntervalSeconds: 5,
     dryRun: false,
     logLevel: "info",
+    logFormat: "auto",
     podName: hostname(),
   });
 });
@@ -57,6 +58,7 @@ test("every setting is read", (t) => {
     SYNC_INTERVAL_SECONDS: "1",
     DRY_RUN: "TRUE",
     LOG_LEVEL: "debug",
+    LOG_FORMAT: "pretty",
     POD_NAME: "controller-0",
   });
   t.like(config, {
@@ -70,6 +72,7 @@ test("every setting is read", (t) => {
     syncIntervalSeconds: 1,
     dryRun: true,
     logLevel: "debug",
+    logFormat: "pretty",
     podName: "controller-0",
   });
   t.false(loadControllerConfig({ SCALER_ADDRESS: "[::1]:50051", DRY_RUN: "false" }).dryRun);
@@ -86,10 +89,12 @@ test("every problem is reported at once, naming its variable", (t) => {
     SYNC_INTERVAL_SECONDS: "0",
     DRY_RUN: "perhaps",
     LOG_LEVEL: "loud",
+    LOG_FORMAT: "plain",
   });
   const named = problems.map((p) => p.split(" ")[0]).sort();
   t.deepEqual(named, [
     "DRY_RUN",
+    "LOG_FORMAT",
     "LOG_LEVEL",
     "MAX_REPLICAS",
     "MIN_REPLICAS",

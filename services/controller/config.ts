@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { LOG_LEVELS, type LogLevel } from "../lib/config.js";
 import { type Env, EnvError, EnvReader } from "../lib/env.js";
 import { DEFAULT_USERS_PER_REPLICA } from "../lib/contract.js";
+import { LOG_FORMATS, type LogFormat } from "../lib/logger.js";
 
 /** Where a pod finds its own namespace; absent outside a cluster. */
 const SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -29,6 +30,8 @@ export interface ControllerConfig {
   dryRun: boolean;
   /** LOG_LEVEL: pino level. Default info. */
   logLevel: LogLevel;
+  /** LOG_FORMAT: json, pretty, or auto (pretty on a terminal, else JSON). Default auto. */
+  logFormat: LogFormat;
   /** POD_NAME: this controller's identity in logs and as the Events' reportingInstance. Default the hostname. */
   podName: string;
 }
@@ -76,6 +79,7 @@ export function loadControllerConfig(env: Env = process.env, ownNamespace?: stri
     syncIntervalSeconds: read.int("SYNC_INTERVAL_SECONDS", 5, 1, 3600),
     dryRun: read.boolean("DRY_RUN", false),
     logLevel: read.oneOf<LogLevel>("LOG_LEVEL", LOG_LEVELS, "info"),
+    logFormat: read.oneOf<LogFormat>("LOG_FORMAT", LOG_FORMATS, "auto"),
     podName: read.string("POD_NAME", hostname()),
   };
   if (config.minReplicas > config.maxReplicas) {

@@ -17,7 +17,7 @@ try {
   process.exit(2);
 }
 
-const log = createLogger(config.logLevel, config.podName);
+const log = createLogger(config.logLevel, config.podName, { format: config.logFormat });
 const stop = new AbortController();
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {

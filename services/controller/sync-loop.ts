@@ -7,6 +7,7 @@ import { type Clock, delay, systemClock } from "../lib/clock.js";
 import type { ControllerConfig } from "./config.js";
 import { decide, startingHistory, type Recommendation, type ScaleSettings } from "./decide.js";
 import { DeploymentScale } from "./deployment-scale.js";
+import { LogBackoff } from "./log-backoff.js";
 import { ScalerClient, type ScalerReading } from "./scaler-client.js";
 
 /** The Events' reportingController. */
@@ -103,30 +104,31 @@ function createTick(
 ) {
   let history: Recommendation[] | undefined;
   let lastLogged = "";
-  const failures = { metric: 0, api: 0 };
+  // While the scaler or the API server is down every tick fails alike: log the first, then fewer (log-backoff.ts).
+  const failures = { metric: new LogBackoff(clock), api: new LogBackoff(clock), patch: new LogBackoff(clock) };
 
   return async function tick(): Promise<void> {
     let reading: ScalerReading;
     try {
       reading = await metric.read(signal);
     } catch (err) {
-      failures.metric += 1;
-      log.warn({ err, failures: failures.metric }, "metric unavailable; keeping the current replicas");
+      const line = failures.metric.failed(err);
+      if (line) log.warn({ err, ...line }, "metric unavailable; keeping the current replicas");
       return;
     }
-    if (failures.metric > 0) log.info({ after: failures.metric }, "metric readable again");
-    failures.metric = 0;
+    const metricBack = failures.metric.succeeded();
+    if (metricBack) log.info(metricBack, "metric readable again");
 
     let current: number;
     try {
       current = await scale.current();
     } catch (err) {
-      failures.api += 1;
-      log.error({ err, failures: failures.api }, "could not read the scale; retrying next tick");
+      const line = failures.api.failed(err);
+      if (line) log.error({ err, ...line }, "could not read the scale; retrying next tick");
       return;
     }
-    if (failures.api > 0) log.info({ after: failures.api }, "API server reachable again");
-    failures.api = 0;
+    const apiBack = failures.api.succeeded();
+    if (apiBack) log.info(apiBack, "API server reachable again");
 
     const now = clock.now();
     const settings: ScaleSettings = {
@@ -163,11 +165,13 @@ function createTick(
     try {
       await scale.set(decision.replicas);
     } catch (err) {
-      failures.api += 1;
       lastLogged = "";
-      log.error({ err, replicas: decision.replicas }, "could not patch the scale; retrying next tick");
+      const line = failures.patch.failed(err);
+      if (line) log.error({ err, replicas: decision.replicas, ...line }, "could not patch the scale; retrying next tick");
       return;
     }
+    const patchBack = failures.patch.succeeded();
+    if (patchBack) log.info(patchBack, "scale patched again");
     try {
       await scale.recordScaling(current, decision.replicas, decision.reason);
     } catch (err) {

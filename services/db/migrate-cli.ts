@@ -4,7 +4,7 @@ import { createLogger } from "../lib/logger.js";
 import { openDatabase } from "./client.js";
 
 const config = loadConfig();
-const log = createLogger(config.logLevel, config.podName);
+const log = createLogger(config.logLevel, config.podName, { format: config.logFormat });
 const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
 try {
   await database.migrate();

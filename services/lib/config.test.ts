@@ -27,6 +27,7 @@ test("an empty environment gives the documented defaults", (t) => {
     redisUrl: undefined,
     podName: hostname(),
     logLevel: "info",
+    logFormat: "auto",
     sessionTtlSeconds: 7 * 24 * 3600,
     rateLimitPerSecond: 20,
     rateLimitBurst: 50,
@@ -65,8 +66,10 @@ test("good values are read, trimmed where they are numbers", (t) => {
     REDIS_URL: "rediss://cache:6380",
     POD_NAME: "chat-7f9c",
     LOG_LEVEL: "debug",
+    LOG_FORMAT: "json",
     RATE_LIMIT_BURST: "5",
   });
+  t.is(config.logFormat, "json");
   t.is(config.grpcPort, 0);
   t.is(config.databaseUrl, "postgres://u:p@db:5432/parley");
   t.is(config.dataDir, "/var/lib/parley");
@@ -86,6 +89,8 @@ const BAD: [string, string][] = [
   ["DATABASE_URL", "not a url"],
   ["REDIS_URL", "http://cache:6379"],
   ["LOG_LEVEL", "verbose"],
+  ["LOG_FORMAT", "text"],
+  ["LOG_FORMAT", "JSON"],
   ["SESSION_TTL_SECONDS", "59"],
   ["RATE_LIMIT_PER_SECOND", "0"],
   ["RATE_LIMIT_BURST", "many"],

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { type Env, EnvError, EnvReader } from "./env.js";
+import { LOG_FORMATS, type LogFormat } from "./logger.js";
 
 /** The services one process can host. */
 const SERVICE_NAMES = ["auth", "chat", "scaler"] as const;
@@ -33,6 +34,8 @@ export interface Config {
   podName: string;
   /** LOG_LEVEL: pino level. Default info. */
   logLevel: LogLevel;
+  /** LOG_FORMAT: json, pretty, or auto (pretty on a terminal, else JSON). Default auto. */
+  logFormat: LogFormat;
   /** SESSION_TTL_SECONDS: how long a token lives. Default 7 days. */
   sessionTtlSeconds: number;
   /** RATE_LIMIT_PER_SECOND: sustained sends per user, across the cluster when Redis is set (see rate-limit-flexible.ts). Default 20. */
@@ -106,6 +109,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"]),
     podName: read.string("POD_NAME", hostname()),
     logLevel: read.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+    logFormat: read.oneOf("LOG_FORMAT", LOG_FORMATS, "auto"),
     sessionTtlSeconds: read.int("SESSION_TTL_SECONDS", 7 * 24 * 3600, 60, 365 * 24 * 3600),
     rateLimitPerSecond: read.int("RATE_LIMIT_PER_SECOND", 20, 1, 1_000_000),
     rateLimitBurst: read.int("RATE_LIMIT_BURST", 50, 1, 1_000_000),
