@@ -35,12 +35,13 @@ for (let i = 0; i < pods; i++) {
       REDIS_URL: redis.url,
       GRPC_PORT: String(port),
       WEB_PORT: String(8080 + i),
+      METRICS_PORT: String(9464 + i),
       POD_NAME: `pod-${i + 1}`,
     },
     stdio: ["ignore", "inherit", "inherit"],
   });
   children.push(child);
-  say(`pod-${i + 1} on localhost:${port}, web on http://localhost:${8080 + i} (pid ${child.pid})`);
+  say(`pod-${i + 1} on localhost:${port}, web on http://localhost:${8080 + i}, metrics on http://localhost:${9464 + i}/metrics (pid ${child.pid})`);
 }
 say(`try: npm run chat -- --server localhost:${basePort}   (and localhost:${basePort + 1} in another terminal)`);
 say(`SIGTERM one pod to watch clients move: kill ${children[0]?.pid}`);

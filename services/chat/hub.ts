@@ -2,6 +2,7 @@ import type { ErrorKind } from "../lib/app-error.js";
 import { conversationChannel, userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import type { Bus, BusEvent } from "./bus.js";
+import type { ChatMetrics } from "./chat-metrics.js";
 import type { ChatStream } from "./chat-stream.js";
 import { encodeFrame, messageFrame, toTarget } from "./frames.js";
 
@@ -19,6 +20,7 @@ export class Hub {
   constructor(
     private readonly bus: Bus,
     log: Logger,
+    private readonly metrics?: ChatMetrics,
   ) {
     this.log = log.child({ component: "hub" });
     bus.onEvent((channel, event) => this.dispatch(channel, event));
@@ -126,6 +128,7 @@ export class Hub {
         const { conversationId, seq } = event.message;
         const frame = messageFrame(event.message);
         for (const stream of streams) stream.offerMessage(conversationId, seq, frame);
+        this.metrics?.delivered(event.message, streams.size);
         return;
       }
       case "presence": {

@@ -34,6 +34,8 @@ export class MessageStore {
   constructor(
     private readonly db: Db,
     private readonly prepared: PreparedQuery,
+    /** Told the size of every append statement that committed (the group commit's batch, for the metrics). */
+    private readonly onAppended?: (messages: number) => void,
   ) {}
 
   /**
@@ -88,6 +90,7 @@ export class MessageStore {
       messages.map((m) => m.clientMsgId),
     ]);
     if (rows.length === 0) return undefined;
+    this.onAppended?.(messages.length);
     const bySeq = [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
     return messages.map((message, i) => ({
       ...message,

@@ -30,6 +30,7 @@ test("only SCALER_ADDRESS is needed; the rest are the documented defaults", (t) 
     dryRun: false,
     logLevel: "info",
     podName: hostname(),
+    metricsPort: 9464,
   });
 });
 
@@ -58,6 +59,7 @@ test("every setting is read", (t) => {
     DRY_RUN: "TRUE",
     LOG_LEVEL: "debug",
     POD_NAME: "controller-0",
+    METRICS_PORT: "9100",
   });
   t.like(config, {
     scalerAddress: "dns:///scaler.parley.svc:50051",
@@ -71,7 +73,9 @@ test("every setting is read", (t) => {
     dryRun: true,
     logLevel: "debug",
     podName: "controller-0",
+    metricsPort: 9100,
   });
+  t.is(loadControllerConfig({ SCALER_ADDRESS: "scaler:50051", METRICS_PORT: "0" }).metricsPort, undefined);
   t.false(loadControllerConfig({ SCALER_ADDRESS: "[::1]:50051", DRY_RUN: "false" }).dryRun);
 });
 
@@ -86,12 +90,14 @@ test("every problem is reported at once, naming its variable", (t) => {
     SYNC_INTERVAL_SECONDS: "0",
     DRY_RUN: "perhaps",
     LOG_LEVEL: "loud",
+    METRICS_PORT: "-1",
   });
   const named = problems.map((p) => p.split(" ")[0]).sort();
   t.deepEqual(named, [
     "DRY_RUN",
     "LOG_LEVEL",
     "MAX_REPLICAS",
+    "METRICS_PORT",
     "MIN_REPLICAS",
     "SCALER_ADDRESS",
     "SCALE_DOWN_STABILIZATION_SECONDS",

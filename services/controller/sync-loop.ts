@@ -7,6 +7,7 @@ import { type Clock, delay, systemClock } from "../lib/clock.js";
 import type { ControllerConfig } from "./config.js";
 import { decide, startingHistory, type Recommendation, type ScaleSettings } from "./decide.js";
 import { DeploymentScale } from "./deployment-scale.js";
+import type { ControllerMetrics } from "./metrics.js";
 import { ScalerClient, type ScalerReading } from "./scaler-client.js";
 
 /** The Events' reportingController. */
@@ -42,6 +43,8 @@ export interface ControllerDeps {
    * (waiting is the controller's whole job). Calls' deadlines stay on real time.
    */
   clock?: Clock;
+  /** Where each tick's decision and failures are counted (metrics.ts). Default none. */
+  metrics?: ControllerMetrics;
 }
 
 /** systemClock, except that the loop's wait holds the process open. */
@@ -70,7 +73,7 @@ export async function runController(config: ControllerConfig, deps: ControllerDe
   const scale = new DeploymentScale(kubeConfig, target, { controller: REPORTING_CONTROLLER, instance: config.podName }, deadlineMs);
   log.info({ target, server: kubeConfig.getCurrentCluster()?.server, scaler: config.scalerAddress, dryRun: config.dryRun }, "controller started");
   const clock = deps.clock ?? processClock;
-  const tick = createTick(config, scaler, scale, log, { clock, signal: deps.signal });
+  const tick = createTick(config, scaler, scale, log, { clock, signal: deps.signal, metrics: deps.metrics });
   try {
     while (!deps.signal.aborted) {
       const started = clock.now();
@@ -99,7 +102,7 @@ function createTick(
   metric: MetricSource,
   scale: ScaleTarget,
   log: Logger,
-  { clock, signal }: { clock: Clock; signal?: AbortSignal },
+  { clock, signal, metrics }: { clock: Clock; signal?: AbortSignal; metrics?: ControllerMetrics },
 ) {
   let history: Recommendation[] | undefined;
   let lastLogged = "";
@@ -111,6 +114,7 @@ function createTick(
       reading = await metric.read(signal);
     } catch (err) {
       failures.metric += 1;
+      metrics?.scalerErrors.inc();
       log.warn({ err, failures: failures.metric }, "metric unavailable; keeping the current replicas");
       return;
     }
@@ -122,6 +126,7 @@ function createTick(
       current = await scale.current();
     } catch (err) {
       failures.api += 1;
+      metrics?.kubernetesErrors.inc();
       log.error({ err, failures: failures.api }, "could not read the scale; retrying next tick");
       return;
     }
@@ -138,6 +143,7 @@ function createTick(
     history ??= startingHistory(current, now, settings);
     const decision = decide({ current, users: reading.users, history, now, settings });
     history = decision.history;
+    metrics?.decided(current, decision, config.dryRun);
 
     const fields = {
       users: reading.users,
@@ -161,9 +167,11 @@ function createTick(
     }
     log.info(fields, `scaling ${current} → ${decision.replicas}`);
     try {
-      await scale.set(decision.replicas);
+      const stored = await scale.set(decision.replicas);
+      metrics?.currentReplicas.set(stored);
     } catch (err) {
       failures.api += 1;
+      metrics?.kubernetesErrors.inc();
       lastLogged = "";
       log.error({ err, replicas: decision.replicas }, "could not patch the scale; retrying next tick");
       return;
@@ -171,6 +179,7 @@ function createTick(
     try {
       await scale.recordScaling(current, decision.replicas, decision.reason);
     } catch (err) {
+      metrics?.kubernetesErrors.inc();
       log.warn({ err }, "scaled, but could not record the Event");
     }
   };

@@ -72,6 +72,7 @@ export class ServerMetrics {
     name: "parley_online_users",
     help: "Distinct users with at least one live stream anywhere in the cluster (from presence).",
     registers: [this.registry],
+    collect: () => this.collectOnlineUsers(),
   });
   /** New messages committed by sends on this pod (retries of a committed send are not counted), by conversation kind. */
   readonly messagesSent = new Counter({
@@ -159,5 +160,42 @@ export class ServerMetrics {
   constructor(options: { defaults?: boolean } = {}) {
     if (options.defaults !== false) collectDefaultMetrics({ register: this.registry });
     this.draining.set(0);
+    // No series until a source is given: a process that reads no presence (an auth pod) must not add a 0 to the cluster's sum.
+    this.onlineUsers.reset();
+  }
+
+  private onlineUsersSource: { count: () => Promise<number>; timeoutMs: number } | undefined;
+
+  /**
+   * Makes `parley_online_users` read `count` (presence) at each scrape,
+   * waiting at most `timeoutMs` (default 1000): a read that fails or is late
+   * keeps the last value, so a slow Redis never stalls the scrape. For the
+   * processes that host chat or the scaler.
+   */
+  readOnlineUsersFrom(count: () => Promise<number>, timeoutMs = 1000): void {
+    this.onlineUsersSource = { count, timeoutMs };
+  }
+
+  private async collectOnlineUsers(): Promise<void> {
+    const source = this.onlineUsersSource;
+    if (source === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), source.timeoutMs);
+    });
+    try {
+      const count = await Promise.race([source.count(), late]);
+      if (count !== undefined) this.onlineUsers.set(count);
+    } catch {
+      // Kept: the last value is a better answer than none while presence is unreachable.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Counts the start of a drain (shutdown) and reports the process as draining until it exits. */
+  startDraining(): void {
+    this.drains.inc();
+    this.draining.set(1);
   }
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
-import { markDependencyFailure } from "./app-error.js";
+import { isUnavailable, markDependencyFailure } from "./app-error.js";
 import type { Logger } from "./logger.js";
 
 /**
@@ -9,7 +9,12 @@ import type { Logger } from "./logger.js";
  * when Redis is down, so a publish may fail but must never hang. It
  * reconnects by itself, with capped backoff.
  */
-export function createRedis(url: string, name: string, log: Logger, options: { autoResubscribe?: boolean; autoPipelining?: boolean } = {}): Redis {
+export function createRedis(
+  url: string,
+  name: string,
+  log: Logger,
+  options: { autoResubscribe?: boolean; autoPipelining?: boolean; onFailure?: () => void } = {},
+): Redis {
   const redis = new Redis(url, {
     autoResubscribe: options.autoResubscribe ?? true,
     connectionName: `parley-${name}`,
@@ -23,7 +28,7 @@ export function createRedis(url: string, name: string, log: Logger, options: { a
     // Commands issued in the same tick (the PUBLISHes of a burst of sends) go out in one write.
     enableAutoPipelining: options.autoPipelining ?? false,
   });
-  markFailures(redis);
+  markFailures(redis, options.onFailure);
   let up = false;
   redis.on("ready", () => {
     if (!up) log.info({ connection: name }, "Redis connected");
@@ -43,13 +48,18 @@ export function createRedis(url: string, name: string, log: Logger, options: { a
  * ioredis names a closed or timed-out connection, and an error reply, only in
  * the message text, and lib/errors.ts tells outages apart by code. Every
  * command, pipelined or not, passes through `sendCommand`; its `reject` is
- * wrapped the way ioredis wraps it itself (Script.js).
+ * wrapped the way ioredis wraps it itself (Script.js). `onFailure` hears of
+ * each failure that is Redis' (isUnavailable), for the metrics.
  */
-function markFailures(redis: Redis): void {
+function markFailures(redis: Redis, onFailure: (() => void) | undefined): void {
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = (command, ...rest) => {
     const reject = command.reject;
-    command.reject = (err: Error) => reject(markDependencyFailure(err) as Error);
+    command.reject = (err: Error) => {
+      const marked = markDependencyFailure(err) as Error;
+      if (onFailure !== undefined && isUnavailable(marked)) onFailure();
+      reject(marked);
+    };
     return send(command, ...rest);
   };
 }

@@ -186,6 +186,7 @@ export function startParleyOn(port: number, databaseUrl: string): Promise<Parley
     DATABASE_URL: databaseUrl,
     GRPC_PORT: String(port),
     WEB_PORT: "off",
+    METRICS_PORT: "0",
     POD_NAME: "scaler-pod",
     SHUTDOWN_TIMEOUT_SECONDS: "5",
   });
