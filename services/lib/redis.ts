@@ -49,7 +49,7 @@ export function createRedis(
  * the message text, and lib/errors.ts tells outages apart by code. Every
  * command, pipelined or not, passes through `sendCommand`; its `reject` is
  * wrapped the way ioredis wraps it itself (Script.js). `onFailure` hears of
- * each failure that is Redis' (isUnavailable), for the metrics.
+ * each failure that is Redis' (isRedisOutage), for the metrics.
  */
 function markFailures(redis: Redis, onFailure: (() => void) | undefined): void {
   const send = redis.sendCommand.bind(redis);
@@ -57,11 +57,32 @@ function markFailures(redis: Redis, onFailure: (() => void) | undefined): void {
     const reject = command.reject;
     command.reject = (err: Error) => {
       const marked = markDependencyFailure(err) as Error;
-      if (onFailure !== undefined && isUnavailable(marked)) onFailure();
+      if (onFailure !== undefined && isUnavailable(marked) && isRedisOutage(marked)) onFailure();
       reject(marked);
     };
     return send(command, ...rest);
   };
+}
+
+/**
+ * The error prefixes with which a reachable Redis says that it cannot serve
+ * (out of memory, a read-only replica, loading its data, busy with a script,
+ * no master, cannot persist). RESP: "the first word after the -, up to the
+ * first space or newline, represents the kind of error returned"
+ * (https://redis.io/docs/latest/develop/reference/protocol-spec/#simple-errors).
+ */
+const OUTAGE_REPLIES = new Set(["OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "MISCONF", "NOREPLICAS", "CLUSTERDOWN", "TRYAGAIN"]);
+
+/**
+ * Whether a failed command counts against Redis' health (the metrics): no
+ * answer at all (a closed or timed-out connection), or an error reply of
+ * OUTAGE_REPLIES. Other error replies are answers: ioredis' own probes
+ * (CLIENT SETINFO on an older Redis, NOSCRIPT before it sends a script) and
+ * our mistakes.
+ */
+function isRedisOutage(err: Error): boolean {
+  if (err.name !== "ReplyError") return true;
+  return OUTAGE_REPLIES.has(err.message.split(/\s/, 1)[0]);
 }
 
 /** Waits until the connection is ready, up to `timeoutMs`: pods may start before Redis does. */
