@@ -258,15 +258,21 @@ test.serial("a Postgres outage raises parley_dependency_errors_total and drops p
   await jack.api.send({ username: kate.username }, "back", "p-2");
 });
 
-test.serial("/metrics answers 404 elsewhere and 405 to other methods; METRICS_PORT 0 serves nothing", async (t) => {
-  const server = await meteredServer(t, { DATABASE_URL: await freshDatabase(), REDIS_URL: undefined });
-  const base = server.metricsUrl.replace("/metrics", "");
-  t.is((await fetch(`${base}/`)).status, 404);
-  t.is((await fetch(`${base}/metrics/x`)).status, 404);
-  const post = await fetch(server.metricsUrl, { method: "POST" });
-  t.is(post.status, 405);
-  t.is(post.headers.get("allow"), "GET, HEAD");
-  const off = await startServer({ DATABASE_URL: await freshDatabase(), REDIS_URL: undefined, METRICS_PORT: "0" });
-  t.context.cleanups.push(() => off.shutdown());
-  t.is(off.metricsPort, undefined);
-});
+test.serial(
+  "/metrics answers 404 elsewhere and 405 to other methods; an auth pod reports no online users; METRICS_PORT 0 serves nothing",
+  async (t) => {
+    const server = await meteredServer(t, { DATABASE_URL: await freshDatabase(), REDIS_URL: undefined, SERVICES: "auth" });
+    const auth = await scrape(server.metricsUrl);
+    t.is(auth.value("parley_online_users"), undefined, "it reads no presence, so it adds nothing to the cluster's sum");
+    t.is(auth.value("parley_draining"), 0);
+    const base = server.metricsUrl.replace("/metrics", "");
+    t.is((await fetch(`${base}/`)).status, 404);
+    t.is((await fetch(`${base}/metrics/x`)).status, 404);
+    const post = await fetch(server.metricsUrl, { method: "POST" });
+    t.is(post.status, 405);
+    t.is(post.headers.get("allow"), "GET, HEAD");
+    const off = await startServer({ DATABASE_URL: await freshDatabase(), REDIS_URL: undefined, METRICS_PORT: "0" });
+    t.context.cleanups.push(() => off.shutdown());
+    t.is(off.metricsPort, undefined);
+  },
+);

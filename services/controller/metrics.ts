@@ -53,13 +53,18 @@ export class ControllerMetrics {
   constructor(options: { defaults?: boolean } = {}) {
     if (options.defaults !== false) collectDefaultMetrics({ register: this.registry });
     for (const reason of DECISION_REASONS) this.decisions.labels(reason).inc(0);
-    // No replicas are known before the first read.
-    this.desiredReplicas.reset();
-    this.currentReplicas.reset();
+    // No replicas are known before the first decision: no series (prom-client would show an unlabelled gauge as 0).
+    for (const name of ["parley_controller_desired_replicas", "parley_controller_current_replicas"]) this.registry.removeSingleMetric(name);
   }
+
+  private replicasKnown = false;
 
   /** A tick decided: `current` replicas now, `decision` for the next; `dryRun` when nothing is written. */
   decided(current: number, decision: Decision, dryRun: boolean): void {
+    if (!this.replicasKnown) {
+      this.replicasKnown = true;
+      for (const gauge of [this.desiredReplicas, this.currentReplicas]) this.registry.registerMetric(gauge);
+    }
     this.currentReplicas.set(current);
     this.desiredReplicas.set(decision.replicas);
     this.decisions.labels(decisionReason(current, decision, dryRun)).inc();

@@ -160,8 +160,9 @@ export class ServerMetrics {
   constructor(options: { defaults?: boolean } = {}) {
     if (options.defaults !== false) collectDefaultMetrics({ register: this.registry });
     this.draining.set(0);
-    // No series until a source is given: a process that reads no presence (an auth pod) must not add a 0 to the cluster's sum.
-    this.onlineUsers.reset();
+    // Registered with a source only: a process that reads no presence (an auth pod) must not add a 0 to the cluster's
+    // sum, and prom-client shows an unlabelled gauge as 0 from the start.
+    this.registry.removeSingleMetric("parley_online_users");
   }
 
   private onlineUsersSource: { count: () => Promise<number>; timeoutMs: number } | undefined;
@@ -173,6 +174,7 @@ export class ServerMetrics {
    * processes that host chat or the scaler.
    */
   readOnlineUsersFrom(count: () => Promise<number>, timeoutMs = 1000): void {
+    if (this.onlineUsersSource === undefined) this.registry.registerMetric(this.onlineUsers);
     this.onlineUsersSource = { count, timeoutMs };
   }
 
