@@ -163,6 +163,16 @@ test.serial("a revoked session's stream counts as ended for revocation, and no l
   t.is(after.count("grpc_server_handled_total", { ...send("Connect"), grpc_code: "Unauthenticated" }), 1);
 });
 
+test.serial("a stream on a recycled connection counts as ended for recycling", async (t) => {
+  const server = await meteredServer(t, { ...(await clusterEnv(t)), GRPC_MAX_CONNECTION_AGE_SECONDS: "1" });
+  const mona = await newUser(server.address, "mona");
+  const stream = RawStream.connect(server.address, mona.token).hello();
+  t.context.cleanups.push(() => stream.call.cancel());
+  t.is((await stream.done).code, status.UNAVAILABLE);
+  const after = await scrapeUntil(server.metricsUrl, (s) => s.count("parley_streams_ended_total", { reason: "recycle" }) === 1, "a recycled end");
+  t.is(after.count("parley_streams_ended_total", { reason: "error" }), 0);
+});
+
 test.serial("a send refused by the rate limiter counts as rate limited, with RESOURCE_EXHAUSTED", async (t) => {
   const server = await meteredServer(t, { ...(await clusterEnv(t)), RATE_LIMIT_BURST: "1", RATE_LIMIT_PER_SECOND: "1" });
   const [dave, erin] = await Promise.all([newUser(server.address, "dave"), newUser(server.address, "erin")]);
@@ -256,6 +266,31 @@ test.serial("a Postgres outage raises parley_dependency_errors_total and drops p
   await postgres.start();
   await scrapeUntil(server.metricsUrl, (s) => s.value("parley_dependency_up", { dependency: "postgres" }) === 1, "Postgres back", 15_000);
   await jack.api.send({ username: kate.username }, "back", "p-2");
+});
+
+test.serial("a Redis outage: the bus gap ends the streams as bus_gap, Redis errors count, parley_dependency_up drops until it is back", async (t) => {
+  let redis = await freshRedis();
+  const port = redis.port;
+  t.context.cleanups.push(() => redis.stop());
+  const server = await meteredServer(t, { DATABASE_URL: await freshDatabase(), REDIS_URL: redis.url });
+  const lena = await newUser(server.address, "lena");
+  const stream = RawStream.connect(server.address, lena.token).hello();
+  t.context.cleanups.push(() => stream.call.cancel());
+  await stream.until(() => stream.caughtUp, "lena caught up");
+  const up = await scrapeUntil(server.metricsUrl, (s) => s.value("parley_dependency_up", { dependency: "redis" }) === 1, "Redis up");
+  t.is(up.value("parley_bus_gaps_total"), 0);
+  t.is(up.value("parley_dependency_errors_total", { dependency: "redis" }), 0);
+
+  await redis.stop();
+  t.is((await stream.done).code, status.UNAVAILABLE);
+  const down = await scrapeUntil(server.metricsUrl, (s) => s.value("parley_dependency_up", { dependency: "redis" }) === 0, "Redis down", 15_000);
+  t.is(down.value("parley_bus_gaps_total"), 1);
+  t.is(down.value("parley_streams_ended_total", { reason: "bus_gap" }), 1);
+  t.true((down.value("parley_dependency_errors_total", { dependency: "redis" }) ?? 0) >= 1, "the failed probe and heartbeats count");
+  t.is(down.value("parley_dependency_up", { dependency: "postgres" }), 1);
+
+  redis = await freshRedis(port);
+  await scrapeUntil(server.metricsUrl, (s) => s.value("parley_dependency_up", { dependency: "redis" }) === 1, "Redis back", 15_000);
 });
 
 test.serial(
