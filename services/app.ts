@@ -72,14 +72,6 @@ export async function startParley(config: Config, log: Logger, options: ParleyOp
   const scaler = config.services.includes("scaler") ? createScaler(presence, log) : undefined;
   if (scaler) hosted.push(scaler.service);
   if (chat || scaler) metrics.readOnlineUsersFrom(() => presence.onlineCount());
-  // Embedded: PGlite stands for Postgres, and there is no Redis to probe.
-  const probes: Probe[] = [{ name: "postgres", check: () => database.prepared("parley_probe", "SELECT 1", []) }];
-  if (backends.pingRedis) probes.push({ name: "redis", check: backends.pingRedis });
-  startProbes(probes, {
-    signal: running.signal,
-    clock: options.clock,
-    onResult: (name, up) => metrics.dependencyUp.labels(name).set(up ? 1 : 0),
-  });
 
   const server = await startGrpcServer({
     port: config.grpcPort,
@@ -88,6 +80,15 @@ export async function startParley(config: Config, log: Logger, options: ParleyOp
     maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
     maxConnectionAgeGraceMs: config.maxConnectionAgeGraceSeconds * 1000,
     interceptors: [metricsInterceptor(metrics)],
+  });
+  // Started once nothing else can fail before the shutdown exists to stop them.
+  // Embedded: PGlite stands for Postgres, and there is no Redis to probe.
+  const probes: Probe[] = [{ name: "postgres", check: () => database.prepared("parley_probe", "SELECT 1", []) }];
+  if (backends.pingRedis) probes.push({ name: "redis", check: backends.pingRedis });
+  startProbes(probes, {
+    signal: running.signal,
+    clock: options.clock,
+    onResult: (name, up) => metrics.dependencyUp.labels(name).set(up ? 1 : 0),
   });
 
   let web: WebServer | undefined;
