@@ -1,6 +1,6 @@
 import type { Counter, Gauge } from "prom-client";
-import type { ConversationKindName } from "../db/schema.js";
-import type { ServerMetrics } from "../lib/metrics.js";
+import { type ConversationKindName, conversationKinds } from "../db/schema.js";
+import { observeMany, type ServerMetrics } from "../lib/metrics.js";
 import type { MessageRecord } from "./message-store.js";
 import type { RateLimiterFactory } from "./rate-limit.js";
 import type { StreamCall } from "./stream-call.js";
@@ -25,6 +25,8 @@ export class ChatMetrics {
   private readonly ended: Record<StreamEndReason, Inc>;
   private readonly sentByKind: Record<ConversationKindName, Inc>;
   private readonly deliveredByKind: Record<ConversationKindName, Inc>;
+  /** Deliveries not yet moved into their counters (beforeCollect): a fan-out adds to a number. */
+  private readonly pendingDeliveries: Record<ConversationKindName, number> = { direct: 0, group: 0, broadcast: 0 };
   /** Direct messages already timed to their first delivery: a DM reaches a pod on two channels (sender's and recipient's). */
   private firsts = new Set<number>();
   private olderFirsts = new Set<number>();
@@ -37,6 +39,13 @@ export class ChatMetrics {
     this.deliveredByKind = byKind((kind) => metrics.messagesDelivered.labels(kind));
     // Every series exists from the start, at 0, so that rate() and absent() see it before its first event.
     for (const counter of [...Object.values(this.ended), ...Object.values(this.sentByKind), ...Object.values(this.deliveredByKind)]) counter.inc(0);
+    metrics.beforeCollect(() => {
+      for (const kind of conversationKinds) {
+        if (this.pendingDeliveries[kind] === 0) continue;
+        this.deliveredByKind[kind].inc(this.pendingDeliveries[kind]);
+        this.pendingDeliveries[kind] = 0;
+      }
+    });
   }
 
   /** A Connect or Subscribe call began: it counts as open until it ends, and then as ended for its reason. */
@@ -64,9 +73,9 @@ export class ChatMetrics {
    * Postgres), and the first write's per message and pod.
    */
   delivered(record: MessageRecord, streams: number): void {
-    this.deliveredByKind[record.toKind].inc(streams);
+    this.pendingDeliveries[record.toKind] += streams;
     const lagSeconds = Math.max(0, Date.now() - record.sentAt.getTime()) / 1000;
-    for (let i = 0; i < streams; i++) this.metrics.fanoutLagSeconds.observe(lagSeconds);
+    observeMany(this.metrics.fanoutLagSeconds, lagSeconds, streams);
     if (record.toKind === "direct" && !this.firstTime(record.id)) return;
     this.metrics.sendFirstDeliverySeconds.observe(lagSeconds);
   }

@@ -44,6 +44,9 @@ interface MethodMetrics {
   started: Inc;
   received: Inc;
   sent: Inc;
+  /** Messages not yet moved into `received` and `sent` (ServerMetrics.beforeCollect): a frame costs an addition. */
+  pendingReceived: number;
+  pendingSent: number;
   seconds: { observe(value: number): void };
   /** Bound per status code on first use. */
   handled: Map<number, Inc>;
@@ -79,6 +82,8 @@ export function metricsInterceptor(metrics: ServerMetrics): ServerInterceptor {
         started: metrics.grpcStarted.labels(...labels),
         received: metrics.grpcMsgReceived.labels(...labels),
         sent: metrics.grpcMsgSent.labels(...labels),
+        pendingReceived: 0,
+        pendingSent: 0,
         seconds: metrics.grpcHandlingSeconds.labels(...labels),
         handled: new Map(),
         labels,
@@ -87,6 +92,14 @@ export function metricsInterceptor(metrics: ServerMetrics): ServerInterceptor {
     }
     return found;
   };
+  metrics.beforeCollect(() => {
+    for (const method of byPath.values()) {
+      if (method.pendingReceived > 0) method.received.inc(method.pendingReceived);
+      if (method.pendingSent > 0) method.sent.inc(method.pendingSent);
+      method.pendingReceived = 0;
+      method.pendingSent = 0;
+    }
+  });
   const handled = (method: MethodMetrics, code: number): Inc => {
     let counter = method.handled.get(code);
     if (counter === undefined) {
@@ -111,13 +124,13 @@ export function metricsInterceptor(metrics: ServerMetrics): ServerInterceptor {
       start: (next) =>
         next({
           onReceiveMessage: (message, nextMessage) => {
-            method.received.inc();
+            method.pendingReceived += 1;
             nextMessage(message);
           },
           onCancel: () => finish(status.CANCELLED),
         }),
       sendMessage: (message, next) => {
-        method.sent.inc();
+        method.pendingSent += 1;
         next(message);
       },
       sendStatus: (sent, next) => {
