@@ -173,6 +173,29 @@ test.serial("a stream on a recycled connection counts as ended for recycling", a
   t.is(after.count("parley_streams_ended_total", { reason: "error" }), 0);
 });
 
+test.serial("a consumer that stops reading counts as ended for being slow", async (t) => {
+  const server = await meteredServer(t, { ...(await clusterEnv(t)), ...NO_RATE_LIMIT, STREAM_QUEUE_LIMIT: "10" });
+  const [nina, otto] = await Promise.all([newUser(server.address, "nina"), newUser(server.address, "otto")]);
+  const stream = RawStream.connect(server.address, nina.token).hello();
+  t.context.cleanups.push(() => stream.call.cancel());
+  await stream.until(() => stream.caughtUp, "nina caught up");
+  stream.call.pause();
+  const body = "x".repeat(4000);
+  let sent = 0;
+  // Until the transport's buffers are full and ten more frames wait: a few hundred KiB on a local connection.
+  while ((await scrape(server.metricsUrl)).count("parley_streams_ended_total", { reason: "slow_consumer" }) === 0) {
+    if (sent >= 3000) throw new Error(`still not ended after ${sent} messages`);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => otto.api.send({ username: nina.username }, body, `s-${sent + i}`)));
+    sent += 50;
+  }
+  t.log(`ended as slow after ${sent} messages of 4 kB`);
+  const after = await scrape(server.metricsUrl);
+  t.is(after.value("parley_streams_open", { rpc: "connect" }), 0);
+  t.is(after.count("parley_streams_ended_total"), 1);
+  stream.call.resume();
+  t.is((await stream.done).code, status.RESOURCE_EXHAUSTED);
+});
+
 test.serial("a send refused by the rate limiter counts as rate limited, with RESOURCE_EXHAUSTED", async (t) => {
   const server = await meteredServer(t, { ...(await clusterEnv(t)), RATE_LIMIT_BURST: "1", RATE_LIMIT_PER_SECOND: "1" });
   const [dave, erin] = await Promise.all([newUser(server.address, "dave"), newUser(server.address, "erin")]);
