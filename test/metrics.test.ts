@@ -8,7 +8,7 @@ import anyTest, { type TestFn } from "ava";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import pg from "pg";
 import { freePort, startPostgres } from "../scripts/local-services.js";
-import { ParleyApi } from "../services/client/api.js";
+import { bearer, ParleyApi } from "../services/client/api.js";
 import { connect, newUser } from "./helpers/clients.js";
 import { freshDatabase, freshRedis, scratchDir } from "./helpers/infra.js";
 import { scrape, scrapeUntil, type Scrape } from "./helpers/metrics.js";
@@ -139,6 +139,17 @@ test.serial("a send raises sent, delivered and the latency histograms once; a re
   );
   t.is(cancelled.count("parley_streams_ended_total", { reason: "client" }), 3);
   t.is(cancelled.value("parley_streams_open", { rpc: "connect" }), 0);
+
+  // A Subscribe counts apart, by its rpc, and as a server_stream.
+  const subscribed = new RawStream(alice.api.chat.subscribe({ cursors: [], acceptBatch: false }, bearer(alice.token)));
+  t.context.cleanups.push(() => subscribed.call.cancel());
+  await subscribed.until(() => subscribed.caughtUp, "alice subscribed");
+  const subscribing = await scrape(server.metricsUrl);
+  t.is(subscribing.value("parley_streams_open", { rpc: "subscribe" }), 1);
+  t.is(subscribing.value("parley_streams_open", { rpc: "connect" }), 0);
+  t.is(subscribing.count("grpc_server_started_total", { ...send("Subscribe"), grpc_type: "server_stream" }), 1);
+  subscribed.call.cancel();
+  await scrapeUntil(server.metricsUrl, (s) => s.value("parley_streams_open", { rpc: "subscribe" }) === 0, "the Subscribe closed");
 
   // No label names a user or a conversation (design.md: labels come from small fixed sets).
   const private_ = [alice.username, bob.username, message.conversationId];
