@@ -18,7 +18,8 @@ const RECENT_FIRSTS = 1024;
  * The chat service's parley_* metrics (lib/metrics.ts), as the chat code
  * reports them: every label is bound once here, from a fixed set (an rpc, a
  * conversation kind, an end reason), never from a user, a conversation or a
- * message, and each report costs a few counter increments.
+ * message. A frame costs an addition (deliveries are moved into their
+ * counter before each scrape); a message, a few increments.
  */
 export class ChatMetrics {
   private readonly open: Record<StreamRpc, ReturnType<Gauge["labels"]>>;

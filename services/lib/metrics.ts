@@ -60,7 +60,7 @@ export class ServerMetrics {
     labelNames: ["rpc"] as const,
     registers: [this.registry],
   });
-  /** Streams that ended, by why: client, drain, recycle, revoked, expired, slow_consumer, error. */
+  /** Streams that ended, by why: client, drain, recycle, revoked, expired, slow_consumer, bus_gap, error (chat/stream-end-reason.ts). */
   readonly streamsEnded = new Counter({
     name: "parley_streams_ended_total",
     help: "Chat streams that ended on this pod, by reason.",
