@@ -302,6 +302,15 @@ test.serial("a Postgres outage raises parley_dependency_errors_total and drops p
   await jack.api.send({ username: kate.username }, "back", "p-2");
 });
 
+test.serial("embedded (PGlite, no Redis): Postgres' series stand for PGlite, and there is no Redis series", async (t) => {
+  const server = await meteredServer(t, { DATABASE_URL: undefined, REDIS_URL: undefined, PARLEY_DATA_DIR: scratchDir("metrics-embedded") });
+  const s = await scrapeUntil(server.metricsUrl, (x) => x.value("parley_dependency_up", { dependency: "postgres" }) === 1, "PGlite up", 30_000);
+  t.is(s.value("parley_dependency_up", { dependency: "redis" }), undefined);
+  t.is(s.value("parley_dependency_errors_total", { dependency: "redis" }), undefined);
+  t.is(s.value("parley_online_users"), 0);
+  t.is(s.value("parley_bus_gaps_total"), 0);
+});
+
 test.serial("a Redis outage: the bus gap ends the streams as bus_gap, Redis errors count, parley_dependency_up drops until it is back", async (t) => {
   let redis = await freshRedis();
   const port = redis.port;
