@@ -42,6 +42,7 @@ for (let i = 0; i < pods; i++) {
       REDIS_URL: redis.url,
       GRPC_PORT: String(port),
       WEB_PORT: String(8080 + i),
+      METRICS_PORT: String(9464 + i),
       POD_NAME: `pod-${i + 1}`,
       // The relay below decides how the lines look.
       LOG_FORMAT: "json",
@@ -50,7 +51,7 @@ for (let i = 0; i < pods; i++) {
   });
   void relayLogLines(child.stdout, process.stdout, logFormat);
   children.push(child);
-  say(`pod-${i + 1} on localhost:${port}, web on http://localhost:${8080 + i} (pid ${child.pid})`);
+  say(`pod-${i + 1} on localhost:${port}, web on http://localhost:${8080 + i}, metrics on http://localhost:${9464 + i}/metrics (pid ${child.pid})`);
 }
 say(`try: npm run chat -- --server localhost:${basePort}   (and localhost:${basePort + 1} in another terminal)`);
 say(`SIGTERM one pod to watch clients move: kill ${children[0]?.pid}`);

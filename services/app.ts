@@ -2,9 +2,14 @@ import { createAuth } from "./auth/main.js";
 import { SessionStore } from "./auth/sessions.js";
 import { createChat } from "./chat/main.js";
 import { openDatabase } from "./db/client.js";
+import type { Clock } from "./lib/clock.js";
 import type { Config } from "./lib/config.js";
+import { startProbes, type Probe } from "./lib/dependency-probe.js";
+import { metricsInterceptor } from "./lib/grpc-metrics.js";
 import { startGrpcServer, type HostedService } from "./lib/grpc-server.js";
 import type { Logger } from "./lib/logger.js";
+import { ServerMetrics } from "./lib/metrics.js";
+import { startMetricsServer, type MetricsServer } from "./lib/metrics-server.js";
 import { createShutdown } from "./lib/shutdown.js";
 import { createScaler } from "./scaler/main.js";
 import { openBackends } from "./backends.js";
@@ -15,12 +20,25 @@ export interface Parley {
   readonly port: number;
   /** The web server's port (the app and gRPC-web), or undefined when WEB_PORT is off. */
   readonly webPort: number | undefined;
+  /** The port of `/metrics` (Prometheus), or undefined when METRICS_PORT is 0. */
+  readonly metricsPort: number | undefined;
   /** The ordered, idempotent, time-bounded drain; resolves when everything is closed. */
   shutdown(): Promise<void>;
 }
 
-/** Starts the services that `config.services` names, on one gRPC port. */
-export async function startParley(config: Config, log: Logger): Promise<Parley> {
+export interface ParleyOptions {
+  /** Schedules the dependency probes (parley_dependency_up). Default the system clock. */
+  clock?: Clock;
+}
+
+/** Starts the services that `config.services` names, on one gRPC port, and their metrics on METRICS_PORT. */
+export async function startParley(config: Config, log: Logger, options: ParleyOptions = {}): Promise<Parley> {
+  const metrics = new ServerMetrics();
+  const dependencyErrors = (dependency: "postgres" | "redis") => {
+    const counter = metrics.dependencyErrors.labels(dependency);
+    counter.inc(0);
+    return () => counter.inc();
+  };
   // Bundled while the database opens; awaited (and its errors seen) only when the web server starts.
   const webFiles = config.webPort === undefined ? undefined : buildWebApp();
   webFiles?.catch(() => undefined);
@@ -29,15 +47,19 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
     dataDir: config.dataDir,
     log,
     statementTimeoutMs: config.databaseStatementTimeoutSeconds * 1000,
+    onFailure: config.databaseUrl === undefined ? undefined : dependencyErrors("postgres"),
   });
   await database.migrate();
-  const { bus, presence, sessionCache, rateLimiter, close: closeBackends } = await openBackends(config, log);
+  const backends = await openBackends(config, log, {
+    onRedisFailure: config.redisUrl === undefined ? undefined : dependencyErrors("redis"),
+  });
+  const { bus, presence, sessionCache, rateLimiter, close: closeBackends } = backends;
   const sessions = new SessionStore(database.db, sessionCache, config.sessionTtlSeconds, log);
 
   const hosted: HostedService[] = [];
   if (config.services.includes("auth")) hosted.push(createAuth(database.db, sessions, log));
   const chat = config.services.includes("chat")
-    ? createChat({ config, db: database.db, prepared: database.prepared, bus, presence, sessions, rateLimiter, log })
+    ? createChat({ config, db: database.db, prepared: database.prepared, bus, presence, sessions, rateLimiter, metrics, log })
     : undefined;
   /** Aborted when the drain starts: stops the background loops. */
   const running = new AbortController();
@@ -49,6 +71,7 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
 
   const scaler = config.services.includes("scaler") ? createScaler(presence, log) : undefined;
   if (scaler) hosted.push(scaler.service);
+  if (chat || scaler) metrics.readOnlineUsersFrom(() => presence.onlineCount());
 
   const server = await startGrpcServer({
     port: config.grpcPort,
@@ -56,12 +79,29 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
     log,
     maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
     maxConnectionAgeGraceMs: config.maxConnectionAgeGraceSeconds * 1000,
+    interceptors: [metricsInterceptor(metrics)],
+  });
+  // Started once nothing else can fail before the shutdown exists to stop them.
+  // Embedded: PGlite stands for Postgres, and there is no Redis to probe.
+  const probes: Probe[] = [{ name: "postgres", check: () => database.prepared("parley_probe", "SELECT 1", []) }];
+  if (backends.pingRedis) probes.push({ name: "redis", check: backends.pingRedis });
+  startProbes(probes, {
+    signal: running.signal,
+    clock: options.clock,
+    onResult: (name, up) => metrics.dependencyUp.labels(name).set(up ? 1 : 0),
   });
 
   let web: WebServer | undefined;
+  let metricsServer: MetricsServer | undefined;
   const timeoutMs = config.shutdownTimeoutSeconds * 1000;
   const shutdown = createShutdown(log, timeoutMs, [
-    { name: "health NOT_SERVING", run: () => server.markNotServing() },
+    {
+      name: "health NOT_SERVING",
+      run: () => {
+        metrics.startDraining();
+        server.markNotServing();
+      },
+    },
     {
       name: "drain streams",
       run: () => {
@@ -82,15 +122,18 @@ export async function startParley(config: Config, log: Logger): Promise<Parley> 
     { name: "close session cache", run: () => sessionCache.close() },
     { name: "close Redis", run: () => closeBackends() },
     { name: "close database", run: () => database.close() },
+    // Last, so that Prometheus can watch the whole drain.
+    { name: "close metrics server", run: () => metricsServer?.close() },
   ]);
-  if (config.webPort !== undefined && webFiles !== undefined) {
-    try {
+  try {
+    if (config.metricsPort !== undefined) metricsServer = await startMetricsServer({ port: config.metricsPort, registry: metrics.registry, log });
+    if (config.webPort !== undefined && webFiles !== undefined) {
       web = await startWebServer({ port: config.webPort, grpcPort: server.port, files: await webFiles, log });
-    } catch (err) {
-      // WEB_PORT taken, or the app does not build: nothing else may stay open.
-      await shutdown();
-      throw err;
     }
+  } catch (err) {
+    // METRICS_PORT or WEB_PORT taken, or the app does not build: nothing else may stay open.
+    await shutdown();
+    throw err;
   }
-  return { port: server.port, webPort: web?.port, shutdown };
+  return { port: server.port, webPort: web?.port, metricsPort: metricsServer?.port, shutdown };
 }

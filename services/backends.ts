@@ -24,12 +24,14 @@ export interface Backends {
   sessionCache: SessionCache;
   /** Rate limits per user: per process when embedded, across the cluster with Redis (insured by memory while Redis is down). */
   rateLimiter: RateLimiterFactory;
+  /** A PING on the commands connection, for the metrics' probe; undefined when there is no Redis. */
+  pingRedis: (() => Promise<unknown>) | undefined;
   /** Closes the Redis connections, if any (after presence and the bus are closed). */
   close(): Promise<void>;
 }
 
 /** The only place where the embedded mode and the cluster mode differ: which implementations are wired in. */
-export async function openBackends(config: Config, log: Logger): Promise<Backends> {
+export async function openBackends(config: Config, log: Logger, hooks: { onRedisFailure?: () => void } = {}): Promise<Backends> {
   if (config.redisUrl === undefined) {
     log.info("no REDIS_URL: in-memory bus and presence (one process only)");
     return {
@@ -37,14 +39,16 @@ export async function openBackends(config: Config, log: Logger): Promise<Backend
       presence: new MemoryPresence({ graceMs: config.presenceGraceSeconds * 1000, log }),
       sessionCache: new MemorySessionCache(),
       rateLimiter: (name, rule) => memoryRateLimiter(name, rule, log),
+      pingRedis: undefined,
       close: async () => {},
     };
   }
   const redisLog = log.child({ component: "redis" });
-  const commands = createRedis(config.redisUrl, "commands", redisLog, { autoPipelining: true });
+  const onFailure = hooks.onRedisFailure;
+  const commands = createRedis(config.redisUrl, "commands", redisLog, { autoPipelining: true, onFailure });
   // Streams end when the bus subscription drops, and new streams subscribe afresh, so nothing is resubscribed.
-  const busSubscriber = createRedis(config.redisUrl, "bus", redisLog, { autoResubscribe: false });
-  const revocations = createRedis(config.redisUrl, "revocations", redisLog);
+  const busSubscriber = createRedis(config.redisUrl, "bus", redisLog, { autoResubscribe: false, onFailure });
+  const revocations = createRedis(config.redisUrl, "revocations", redisLog, { onFailure });
   await Promise.all([commands, busSubscriber, revocations].map((redis) => connectRedis(redis)));
   const sessionCache = new RedisSessionCache(commands, revocations, redisLog);
   await sessionCache.start();
@@ -60,6 +64,7 @@ export async function openBackends(config: Config, log: Logger): Promise<Backend
     }),
     sessionCache,
     rateLimiter: (name, rule) => redisRateLimiter(commands, name, rule, redisLog),
+    pingRedis: () => commands.ping(),
     close: async () => {
       for (const redis of [commands, busSubscriber, revocations]) redis.disconnect();
     },

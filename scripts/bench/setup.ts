@@ -97,6 +97,7 @@ export async function startInfra(log: (line: string) => void, postgresOptions: P
     GRPC_PORT: String(port),
     // Several pods on one machine, and no browser in the benchmark.
     WEB_PORT: "off",
+    METRICS_PORT: "0",
     POD_NAME: name,
     LOG_LEVEL: "warn",
     // The benchmark measures delivery, not flood control.

@@ -104,12 +104,12 @@ const JSON_EVENT = 0x4a; // "J"
 const NEWLINE = 0x0a;
 
 /**
- * `M<origin>\n<conversation id>\n<seq>\n<Message bytes>` for a message (ids
+ * `M<origin>\n<conversation id>\n<seq>\n<sent at, epoch ms>\n<Message bytes>` for a message (ids
  * and origins never hold a newline), `J<JSON>` for anything else.
  */
 function encodeEvent(event: BusEvent): Buffer {
   if (event.type !== "message") return Buffer.from(`J${JSON.stringify(event)}`);
-  const header = Buffer.from(`M${event.origin}\n${event.conversationId}\n${event.seq}\n`);
+  const header = Buffer.from(`M${event.origin}\n${event.conversationId}\n${event.seq}\n${event.sentAt}\n`);
   return Buffer.concat([header, event.message]);
 }
 
@@ -119,12 +119,14 @@ function decodeEvent(payload: Buffer): BusEvent {
   const originEnd = payload.indexOf(NEWLINE, 1);
   const conversationEnd = payload.indexOf(NEWLINE, originEnd + 1);
   const seqEnd = payload.indexOf(NEWLINE, conversationEnd + 1);
-  if (originEnd < 0 || conversationEnd < 0 || seqEnd < 0) throw new Error("truncated message header");
+  const sentAtEnd = payload.indexOf(NEWLINE, seqEnd + 1);
+  if (originEnd < 0 || conversationEnd < 0 || seqEnd < 0 || sentAtEnd < 0) throw new Error("truncated message header");
   return {
     type: "message",
     origin: payload.toString("utf8", 1, originEnd),
     conversationId: payload.toString("utf8", originEnd + 1, conversationEnd),
     seq: Number(payload.toString("latin1", conversationEnd + 1, seqEnd)),
-    message: payload.subarray(seqEnd + 1),
+    sentAt: Number(payload.toString("latin1", seqEnd + 1, sentAtEnd)),
+    message: payload.subarray(sentAtEnd + 1),
   };
 }

@@ -86,6 +86,7 @@ const message: BusEvent = {
   origin: "pod-a1",
   conversationId: record.conversationId,
   seq: record.seq,
+  sentAt: record.sentAt.getTime(),
   message: Buffer.from(encodedMessage(record)),
 };
 

@@ -11,6 +11,8 @@ export interface MessageEvent {
   origin: string;
   conversationId: string;
   seq: number;
+  /** When it was committed (Postgres' `sent_at`), in epoch ms: for the fan-out lag metrics. */
+  sentAt: number;
   message: Uint8Array;
 }
 

@@ -30,7 +30,7 @@ const toGroup = (g: GroupView): Group => ({
 });
 
 /** gRPC transport for ChatService: authenticate, decode, call the domain, encode. */
-export function createChatHandler({ chat, sender, sessions, opener, calls, log }: ChatCallDeps): ChatServiceServer {
+export function createChatHandler({ chat, sender, sessions, opener, calls, metrics, log }: ChatCallDeps): ChatServiceServer {
   const handlerLog = log.child({ component: "chat-handler" });
   const caller = async (call: { metadata: Metadata }) => {
     const session = await sessions.verify(bearerToken(call.metadata));
@@ -38,8 +38,8 @@ export function createChatHandler({ chat, sender, sessions, opener, calls, log }
   };
 
   return {
-    connect: (call) => serveConnect(call, { chat, sender, sessions, opener, calls, log: handlerLog }),
-    subscribe: (call) => serveSubscribe(call, { chat, sender, sessions, opener, calls, log: handlerLog }),
+    connect: (call) => serveConnect(call, { chat, sender, sessions, opener, calls, metrics, log: handlerLog }),
+    subscribe: (call) => serveSubscribe(call, { chat, sender, sessions, opener, calls, metrics, log: handlerLog }),
 
     send: unary(handlerLog, "Send", async (req, call) => ({
       message: toMessage(await sender.send(await caller(call), { clientMsgId: req.clientMsgId, to: req.to, body: req.body })),

@@ -27,9 +27,11 @@ export class EventPublisher {
    * the other pods, encoded once for both.
    */
   message(channels: string[], record: MessageRecord): void {
+    const { conversationId, seq } = record;
     const message = encodedMessage(record);
-    this.hub.deliver(channels, record.conversationId, record.seq, messageFrameOf(message));
-    this.publish(channels, { type: "message", origin: this.hub.origin, conversationId: record.conversationId, seq: record.seq, message });
+    const sentAt = record.sentAt.getTime();
+    this.hub.deliver(channels, conversationId, seq, sentAt, messageFrameOf(message));
+    this.publish(channels, { type: "message", origin: this.hub.origin, conversationId, seq, sentAt, message });
   }
 
   publish(channels: string[], event: BusEvent): void {

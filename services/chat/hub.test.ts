@@ -79,7 +79,7 @@ function message(conversationId: string, body: string): BusEvent {
     clientMsgId: `c${ids}`,
     sentAt: new Date(0),
   };
-  return { type: "message", origin: "another-pod", conversationId, seq, message: encodedMessage(record) };
+  return { type: "message", origin: "another-pod", conversationId, seq, sentAt: 0, message: encodedMessage(record) };
 }
 
 /** A live stream for `user`, added to the hub on `conversations`, past its (empty) replay. */
@@ -128,14 +128,14 @@ test("a message sent on this pod reaches its streams at the commit, once each, i
   const hub = new Hub(memory, log);
   const [member, dmPeer, outsider] = [await open(hub, ana, [CREW]), await open(hub, ben, []), await open(hub, { id: 9, username: "cleo" }, [])];
   const local = message(CREW, "sent here") as Extract<BusEvent, { type: "message" }>;
-  hub.deliver([conversationChannel(CREW)], CREW, local.seq, messageFrameOf(local.message));
+  hub.deliver([conversationChannel(CREW)], CREW, local.seq, 0, messageFrameOf(local.message));
   // Delivered before any tick: no bus in between.
   t.deepEqual(member.sink.bodies, ["sent here"]);
   await memory.publish(conversationChannel(CREW), { ...local, origin: hub.origin });
   await memory.publish(conversationChannel(CREW), message(CREW, "sent on another pod"));
   // A DM on both users' channels reaches a stream once, even one on both (a DM to oneself).
   const dm = message("dm:local", "a DM") as Extract<BusEvent, { type: "message" }>;
-  hub.deliver([userChannel(ana.id), userChannel(ben.id), userChannel(ben.id)], "dm:local", dm.seq, messageFrameOf(dm.message));
+  hub.deliver([userChannel(ana.id), userChannel(ben.id), userChannel(ben.id)], "dm:local", dm.seq, 0, messageFrameOf(dm.message));
   await settle();
   t.deepEqual(member.sink.bodies, ["sent here", "sent on another pod", "a DM"]);
   t.deepEqual(dmPeer.sink.bodies, ["a DM"]);

@@ -3,6 +3,7 @@ import type { ErrorKind } from "../lib/app-error.js";
 import { conversationChannel, userChannel } from "../lib/keys.js";
 import type { Logger } from "../lib/logger.js";
 import type { Bus, BusEvent } from "./bus.js";
+import type { ChatMetrics } from "./chat-metrics.js";
 import type { ChatStream } from "./chat-stream.js";
 import { encodeFrame, messageFrameOf, toTarget } from "./frames.js";
 
@@ -24,6 +25,7 @@ export class Hub {
   constructor(
     private readonly bus: Bus,
     log: Logger,
+    private readonly metrics?: ChatMetrics,
   ) {
     this.log = log.child({ component: "hub" });
     bus.onEvent((channel, event) => this.dispatch(channel, event));
@@ -125,13 +127,16 @@ export class Hub {
 
   /**
    * A message committed on this pod, to this pod's streams on `channels`, at
-   * once: `frame` is its encoded `message` frame. A stream on several of the
+   * once: `frame` is its encoded `message` frame, `sentAt` its commit time
+   * (epoch ms). A stream on several of the
    * channels (a DM to oneself) gets it once: the sequencer drops repeats.
    */
-  deliver(channels: string[], conversationId: string, seq: number, frame: Buffer): void {
+  deliver(channels: string[], conversationId: string, seq: number, sentAt: number, frame: Buffer): void {
     for (const channel of channels) {
       const streams = this.byChannel.get(channel);
-      if (streams !== undefined) for (const stream of streams) stream.offerMessage(conversationId, seq, frame);
+      if (streams === undefined || streams.size === 0) continue;
+      for (const stream of streams) stream.offerMessage(conversationId, seq, frame);
+      this.metrics?.delivered(conversationId, sentAt, streams.size, seq);
     }
   }
 
@@ -143,6 +148,7 @@ export class Hub {
         if (event.origin === this.origin) return;
         const frame = messageFrameOf(event.message);
         for (const stream of streams) stream.offerMessage(event.conversationId, event.seq, frame);
+        this.metrics?.delivered(event.conversationId, event.sentAt, streams.size, event.seq);
         return;
       }
       case "presence": {

@@ -3,8 +3,10 @@ import type { Db, PreparedQuery } from "../db/client.js";
 import type { Config } from "../lib/config.js";
 import type { HostedService } from "../lib/grpc-server.js";
 import type { Logger } from "../lib/logger.js";
+import type { ServerMetrics } from "../lib/metrics.js";
 import type { Bus } from "./bus.js";
 import { chatServiceDefinition, createChatHandler } from "./chat-handler.js";
+import { ChatMetrics, countRefusals } from "./chat-metrics.js";
 import { ChatDomain } from "./chat-service.js";
 import { ConversationStore } from "./conversation-store.js";
 import { EventPublisher } from "./event-publisher.js";
@@ -33,6 +35,8 @@ export interface ChatDeps {
   sessions: SessionStore;
   /** Makes the per-user limiters (memory or Redis, see backends.ts). */
   rateLimiter: RateLimiterFactory;
+  /** This process's registry: the chat reports its parley_* metrics there (chat-metrics.ts). */
+  metrics: ServerMetrics;
   log: Logger;
 }
 
@@ -52,12 +56,15 @@ export interface HostedChat {
 }
 
 /** Wires the chat domain, this pod's hub and the gRPC handler together. */
-export function createChat({ config, db, prepared, bus, presence, sessions, rateLimiter, log }: ChatDeps): HostedChat {
-  const messages = new MessageStore(db, prepared);
+export function createChat({ config, db, prepared, bus, presence, sessions, rateLimiter: limiters, metrics: registry, log }: ChatDeps): HostedChat {
+  const metrics = new ChatMetrics(registry);
+  const rateLimiter = countRefusals(limiters, registry);
+  bus.onGap(() => metrics.busGap());
+  const messages = new MessageStore(db, prepared, (count) => metrics.appended(count));
   const conversations = new ConversationStore(db);
   const users = new UserDirectory(db);
   const groups = new GroupStore(db);
-  const hub = new Hub(bus, log);
+  const hub = new Hub(bus, log, metrics);
   const events = new EventPublisher(bus, hub, log.child({ component: "events" }));
   const targets = new TargetResolver(users, groups);
   const sender = new MessageSender({
@@ -65,6 +72,7 @@ export function createChat({ config, db, prepared, bus, presence, sessions, rate
     targets,
     events,
     sendLimiter: rateLimiter("send", { perSecond: config.rateLimitPerSecond, burst: config.rateLimitBurst }),
+    metrics,
     log,
   });
   const chat = new ChatDomain({
@@ -91,7 +99,7 @@ export function createChat({ config, db, prepared, bus, presence, sessions, rate
     service: {
       fullName: "parley.chat.v1.ChatService",
       definition: chatServiceDefinition,
-      implementation: createChatHandler({ chat, sender, sessions, opener, calls, log }),
+      implementation: createChatHandler({ chat, sender, sessions, opener, calls, metrics, log }),
     },
     drain: (reason) => calls.drain(reason),
     endSession: (sessionId) => void calls.endSession(sessionId, "session revoked"),

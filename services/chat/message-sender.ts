@@ -4,6 +4,7 @@ import type { Logger } from "../lib/logger.js";
 import { quote } from "../lib/text.js";
 import { checkBody, checkClientMsgId } from "../lib/validation.js";
 import { AppendBatcher } from "./append-batcher.js";
+import type { ChatMetrics } from "./chat-metrics.js";
 import type { EventPublisher } from "./event-publisher.js";
 import type { MessageRecord, MessageStore, NewMessage } from "./message-store.js";
 import type { AppendResult } from "./message-store.js";
@@ -22,6 +23,7 @@ export interface MessageSenderDeps {
   targets: TargetResolver;
   events: EventPublisher;
   sendLimiter: RateLimiter;
+  metrics?: ChatMetrics;
   log: Logger;
 }
 
@@ -64,6 +66,7 @@ export class MessageSender {
    * point back. A send whose outcome is unknown rejects with `unavailable`.
    */
   async submit(user: UserRef, input: SendInput): Promise<{ committed: Promise<MessageRecord> }> {
+    const arrivedAt = performance.now();
     const clientMsgId = checkClientMsgId(input.clientMsgId);
     const key = `${user.id}|${clientMsgId}`;
     // The same id still committing on this pod (a retry sent before the ack): its original is the answer.
@@ -79,7 +82,7 @@ export class MessageSender {
     } catch (err) {
       return { committed: Promise.resolve(await this.originalOr(err, user.id, clientMsgId, attempt.tookPoint)) };
     }
-    const committed = this.commit(routed.message, routed.channels);
+    const committed = this.commit(routed.message, routed.channels, arrivedAt);
     this.inflight.track(committed);
     this.committing.set(key, committed);
     void committed
@@ -122,7 +125,7 @@ export class MessageSender {
     };
   }
 
-  private async commit(message: NewMessage, channels: string[]): Promise<MessageRecord> {
+  private async commit(message: NewMessage, channels: string[], arrivedAt: number): Promise<MessageRecord> {
     let stored: AppendResult;
     try {
       stored = await this.appender.append(message);
@@ -140,6 +143,7 @@ export class MessageSender {
       this.log.debug({ userId: message.senderId, clientMsgId: message.clientMsgId }, "duplicate send answered with the original");
     } else {
       this.deps.events.message(channels, stored.record);
+      this.deps.metrics?.committed(stored.record, arrivedAt);
     }
     return stored.record;
   }

@@ -34,6 +34,8 @@ export class MessageStore {
   constructor(
     private readonly db: Db,
     private readonly prepared: PreparedQuery,
+    /** Told the size of every append statement that committed (the group commit's batch, for the metrics). */
+    private readonly onAppended?: (messages: number) => void,
   ) {}
 
   /**
@@ -88,6 +90,7 @@ export class MessageStore {
       messages.map((m) => m.body),
       messages.map((m) => m.clientMsgId),
     ]);
+    if (rows.length > 0) this.onAppended?.(rows.length);
     const byKey = new Map(rows.map((row) => [`${row.sender_id}|${row.client_msg_id}`, row]));
     return messages.map((message) => {
       const row = byKey.get(`${message.senderId}|${message.clientMsgId}`);

@@ -9,6 +9,7 @@ import { AppError } from "../lib/app-error.js";
 import { logFailure, toStatus } from "../lib/errors.js";
 import { bearerToken, isMalformed } from "../lib/grpc-calls.js";
 import type { Logger } from "../lib/logger.js";
+import type { ChatMetrics } from "./chat-metrics.js";
 import type { ChatDomain } from "./chat-service.js";
 import { encodeFrame, sentFrame } from "./frames.js";
 import { StreamCall, type GrpcFrameStream, type StreamCalls } from "./stream-call.js";
@@ -32,6 +33,7 @@ export interface ChatCallDeps {
   sessions: SessionStore;
   opener: StreamOpener;
   calls: StreamCalls;
+  metrics?: ChatMetrics;
   log: Logger;
 }
 
@@ -48,6 +50,7 @@ async function authenticate(call: StreamCall, metadata: Metadata, sessions: Sess
 /** `Subscribe`: the request's cursors open the stream at once; a heartbeat keeps proxies from timing it out. */
 export function serveSubscribe(grpcCall: ServerWritableStream<SubscribeRequest, ServerFrame>, deps: ChatCallDeps): void {
   const call = new StreamCall(grpcCall as GrpcFrameStream, deps.calls, deps.log.child({ method: "Subscribe" }));
+  deps.metrics?.streamOpened("subscribe", call);
   const request = grpcCall.request as unknown;
   (async () => {
     if (isMalformed(request)) throw new AppError("invalid_argument", `malformed request: ${request.malformed}`);
@@ -68,6 +71,7 @@ export function serveSubscribe(grpcCall: ServerWritableStream<SubscribeRequest, 
 export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFrame>, deps: ChatCallDeps): void {
   const { chat, sender, sessions, opener } = deps;
   const call = new StreamCall(grpcCall as GrpcFrameStream, deps.calls, deps.log.child({ method: "Connect" }));
+  deps.metrics?.streamOpened("connect", call);
   const { signal } = call;
   let pending = 0;
   /** Sends committing for this stream; past MAX_UNACKED_SENDS the stream stops reading until one is done. */

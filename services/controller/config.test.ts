@@ -31,6 +31,7 @@ test("only SCALER_ADDRESS is needed; the rest are the documented defaults", (t) 
     logLevel: "info",
     logFormat: "auto",
     podName: hostname(),
+    metricsPort: 9464,
   });
 });
 
@@ -60,6 +61,7 @@ test("every setting is read", (t) => {
     LOG_LEVEL: "debug",
     LOG_FORMAT: "pretty",
     POD_NAME: "controller-0",
+    METRICS_PORT: "9100",
   });
   t.like(config, {
     scalerAddress: "dns:///scaler.parley.svc:50051",
@@ -74,7 +76,9 @@ test("every setting is read", (t) => {
     logLevel: "debug",
     logFormat: "pretty",
     podName: "controller-0",
+    metricsPort: 9100,
   });
+  t.is(loadControllerConfig({ SCALER_ADDRESS: "scaler:50051", METRICS_PORT: "0" }).metricsPort, undefined);
   t.false(loadControllerConfig({ SCALER_ADDRESS: "[::1]:50051", DRY_RUN: "false" }).dryRun);
 });
 
@@ -90,6 +94,7 @@ test("every problem is reported at once, naming its variable", (t) => {
     DRY_RUN: "perhaps",
     LOG_LEVEL: "loud",
     LOG_FORMAT: "plain",
+    METRICS_PORT: "-1",
   });
   const named = problems.map((p) => p.split(" ")[0]).sort();
   t.deepEqual(named, [
@@ -97,6 +102,7 @@ test("every problem is reported at once, naming its variable", (t) => {
     "LOG_FORMAT",
     "LOG_LEVEL",
     "MAX_REPLICAS",
+    "METRICS_PORT",
     "MIN_REPLICAS",
     "SCALER_ADDRESS",
     "SCALE_DOWN_STABILIZATION_SECONDS",

@@ -34,6 +34,11 @@ export interface ControllerConfig {
   logFormat: LogFormat;
   /** POD_NAME: this controller's identity in logs and as the Events' reportingInstance. Default the hostname. */
   podName: string;
+  /**
+   * METRICS_PORT: where Prometheus scrapes the controller's `/metrics`
+   * (metrics.ts), plain HTTP; 0 turns it off. Default 9464, as the servers'.
+   */
+  metricsPort: number | undefined;
 }
 
 /** The controller's environment had problems; `problems` lists every one, each naming its variable. */
@@ -81,6 +86,7 @@ export function loadControllerConfig(env: Env = process.env, ownNamespace?: stri
     logLevel: read.oneOf<LogLevel>("LOG_LEVEL", LOG_LEVELS, "info"),
     logFormat: read.oneOf<LogFormat>("LOG_FORMAT", LOG_FORMATS, "auto"),
     podName: read.string("POD_NAME", hostname()),
+    metricsPort: read.int("METRICS_PORT", 9464, 0, 65535) || undefined,
   };
   if (config.minReplicas > config.maxReplicas) {
     read.problem(`MIN_REPLICAS (${config.minReplicas}) must not exceed MAX_REPLICAS (${config.maxReplicas})`);

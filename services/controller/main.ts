@@ -2,7 +2,9 @@
 // Reads its settings, runs the sync loop, and stops cleanly on SIGTERM or
 // SIGINT (the tick in progress finishes; nothing is left half-written).
 import { createLogger } from "../lib/logger.js";
+import { type MetricsServer, startMetricsServer } from "../lib/metrics-server.js";
 import { type ControllerConfig, ControllerConfigError, loadControllerConfig, readOwnNamespace } from "./config.js";
+import { ControllerMetrics } from "./metrics.js";
 import { runController } from "./sync-loop.js";
 
 /** How long a stop may take before the process exits anyway: one tick's calls, with room to spare. */
@@ -31,8 +33,12 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 }
 process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
 
+const metrics = new ControllerMetrics();
+let metricsServer: MetricsServer | undefined;
 try {
-  await runController(config, { log, signal: stop.signal });
+  if (config.metricsPort !== undefined) metricsServer = await startMetricsServer({ port: config.metricsPort, registry: metrics.registry, log });
+  await runController(config, { log, signal: stop.signal, metrics });
+  await metricsServer?.close();
   process.exit(0);
 } catch (err) {
   log.fatal({ err }, "controller failed");

@@ -8,6 +8,7 @@ import type { ControllerConfig } from "./config.js";
 import { decide, startingHistory, type Recommendation, type ScaleSettings } from "./decide.js";
 import { DeploymentScale } from "./deployment-scale.js";
 import { LogBackoff } from "./log-backoff.js";
+import type { ControllerMetrics } from "./metrics.js";
 import { ScalerClient, type ScalerReading } from "./scaler-client.js";
 
 /** The Events' reportingController. */
@@ -43,6 +44,8 @@ export interface ControllerDeps {
    * (waiting is the controller's whole job). Calls' deadlines stay on real time.
    */
   clock?: Clock;
+  /** Where each tick's decision and failures are counted (metrics.ts). Default none. */
+  metrics?: ControllerMetrics;
 }
 
 /** systemClock, except that the loop's wait holds the process open. */
@@ -71,7 +74,7 @@ export async function runController(config: ControllerConfig, deps: ControllerDe
   const scale = new DeploymentScale(kubeConfig, target, { controller: REPORTING_CONTROLLER, instance: config.podName }, deadlineMs);
   log.info({ target, server: kubeConfig.getCurrentCluster()?.server, scaler: config.scalerAddress, dryRun: config.dryRun }, "controller started");
   const clock = deps.clock ?? processClock;
-  const tick = createTick(config, scaler, scale, log, { clock, signal: deps.signal });
+  const tick = createTick(config, scaler, scale, log, { clock, signal: deps.signal, metrics: deps.metrics });
   try {
     while (!deps.signal.aborted) {
       const started = clock.now();
@@ -100,7 +103,7 @@ function createTick(
   metric: MetricSource,
   scale: ScaleTarget,
   log: Logger,
-  { clock, signal }: { clock: Clock; signal?: AbortSignal },
+  { clock, signal, metrics }: { clock: Clock; signal?: AbortSignal; metrics?: ControllerMetrics },
 ) {
   let history: Recommendation[] | undefined;
   let lastLogged = "";
@@ -112,6 +115,7 @@ function createTick(
     try {
       reading = await metric.read(signal);
     } catch (err) {
+      metrics?.scalerErrors.inc();
       const line = failures.metric.failed(err);
       if (line) log.warn({ err, ...line }, "metric unavailable; keeping the current replicas");
       return;
@@ -123,6 +127,7 @@ function createTick(
     try {
       current = await scale.current();
     } catch (err) {
+      metrics?.kubernetesErrors.inc();
       const line = failures.api.failed(err);
       if (line) log.error({ err, ...line }, "could not read the scale; retrying next tick");
       return;
@@ -140,6 +145,7 @@ function createTick(
     history ??= startingHistory(current, now, settings);
     const decision = decide({ current, users: reading.users, history, now, settings });
     history = decision.history;
+    metrics?.decided(current, decision, config.dryRun);
 
     const fields = {
       users: reading.users,
@@ -163,8 +169,10 @@ function createTick(
     }
     log.info(fields, `scaling ${current} → ${decision.replicas}`);
     try {
-      await scale.set(decision.replicas);
+      const stored = await scale.set(decision.replicas);
+      metrics?.currentReplicas.set(stored);
     } catch (err) {
+      metrics?.kubernetesErrors.inc();
       lastLogged = "";
       const line = failures.patch.failed(err);
       if (line) log.error({ err, replicas: decision.replicas, ...line }, "could not patch the scale; retrying next tick");
@@ -175,6 +183,7 @@ function createTick(
     try {
       await scale.recordScaling(current, decision.replicas, decision.reason);
     } catch (err) {
+      metrics?.kubernetesErrors.inc();
       log.warn({ err }, "scaled, but could not record the Event");
     }
   };

@@ -9,7 +9,7 @@ import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import { lockFolder } from "../lib/dir-lock.js";
-import { markDependencyFailure } from "../lib/app-error.js";
+import { isUnavailable, markDependencyFailure } from "../lib/app-error.js";
 import type { Logger } from "../lib/logger.js";
 import * as schema from "./schema.js";
 
@@ -46,6 +46,8 @@ export interface DatabaseOptions {
    * unknown. Both answer UNAVAILABLE (lib/errors.ts). Default 5000 ms.
    */
   statementTimeoutMs?: number;
+  /** Told of every Postgres call that failed because of Postgres (not of its input), for the metrics. Default none. */
+  onFailure?: () => void;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
@@ -53,48 +55,66 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 type Callback = (err: unknown, ...results: unknown[]) => void;
-/** A callback that marks the error it is called with (markDependencyFailure). */
+/** Marks a failure (markDependencyFailure) and returns it. */
+type Mark = (err: unknown) => unknown;
+/** A callback that marks the error it is called with. */
 const marking =
-  (callback: Callback): Callback =>
+  (callback: Callback, mark: Mark): Callback =>
   (err, ...results) =>
-    callback(err ? markDependencyFailure(err) : err, ...results);
+    callback(err ? mark(err) : err, ...results);
 
 /**
  * pg's client, marking what its queries fail with: pg names a lost or silent
  * connection only in the message text ("Connection terminated", "Query read
  * timeout"), and lib/errors.ts tells outages apart by code.
  */
-class MarkingClient extends pg.Client {
-  // biome-ignore lint/suspicious/noExplicitAny: pg's query has a dozen overloads; the arguments pass through unchanged
-  override query(...args: any[]): any {
-    const last = args.length - 1;
-    if (typeof args[last] === "function") args[last] = marking(args[last]);
-    // biome-ignore lint/suspicious/noExplicitAny: as above
-    const result = (super.query as (...a: any[]) => any)(...args);
-    return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(markDependencyFailure(err))) : result;
-  }
+function markingClient(mark: Mark): typeof pg.Client {
+  return class MarkingClient extends pg.Client {
+    // biome-ignore lint/suspicious/noExplicitAny: pg's query has a dozen overloads; the arguments pass through unchanged
+    override query(...args: any[]): any {
+      const last = args.length - 1;
+      if (typeof args[last] === "function") args[last] = marking(args[last], mark);
+      // biome-ignore lint/suspicious/noExplicitAny: as above
+      const result = (super.query as (...a: any[]) => any)(...args);
+      return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(mark(err))) : result;
+    }
+  };
 }
 
-/** pg's pool with MarkingClient, marking its own failures too (no connection within connectionTimeoutMillis). */
+/** pg's pool with a marking client, marking its own failures too (no connection within connectionTimeoutMillis). */
 class MarkingPool extends pg.Pool {
+  constructor(
+    config: pg.PoolConfig,
+    private readonly mark: Mark,
+  ) {
+    super({ ...config, Client: markingClient(mark) });
+  }
+
   // biome-ignore lint/suspicious/noExplicitAny: pg's connect overloads; the arguments pass through unchanged
   override connect(...args: any[]): any {
-    if (typeof args[0] === "function") return super.connect(marking(args[0]));
-    return super.connect().catch((err: unknown) => Promise.reject(markDependencyFailure(err)));
+    if (typeof args[0] === "function") return super.connect(marking(args[0], this.mark));
+    return super.connect().catch((err: unknown) => Promise.reject(this.mark(err)));
   }
 }
 
-function openPg({ databaseUrl, log, poolSize, statementTimeoutMs = 5_000 }: DatabaseOptions): Database {
-  const pool = new MarkingPool({
-    Client: MarkingClient,
-    connectionString: databaseUrl,
-    max: poolSize ?? 10,
-    // Fail fast while Postgres is down, so that sends answer UNAVAILABLE instead of hanging.
-    connectionTimeoutMillis: 3000,
-    statement_timeout: statementTimeoutMs,
-    query_timeout: statementTimeoutMs + 2_000,
-    idleTimeoutMillis: 30_000,
-  });
+function openPg({ databaseUrl, log, poolSize, statementTimeoutMs = 5_000, onFailure }: DatabaseOptions): Database {
+  const mark: Mark = (err) => {
+    const marked = markDependencyFailure(err);
+    if (onFailure !== undefined && isUnavailable(marked)) onFailure();
+    return marked;
+  };
+  const pool = new MarkingPool(
+    {
+      connectionString: databaseUrl,
+      max: poolSize ?? 10,
+      // Fail fast while Postgres is down, so that sends answer UNAVAILABLE instead of hanging.
+      connectionTimeoutMillis: 3000,
+      statement_timeout: statementTimeoutMs,
+      query_timeout: statementTimeoutMs + 2_000,
+      idleTimeoutMillis: 30_000,
+    },
+    mark,
+  );
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on("error", (err) => log.warn({ err }, "idle Postgres connection failed"));
   const db = drizzlePg(pool, { schema }) as unknown as Db;

@@ -20,6 +20,7 @@ test("an empty environment gives the documented defaults", (t) => {
   t.deepEqual(loadConfig({}), {
     grpcPort: 50051,
     webPort: 8080,
+    metricsPort: 9464,
     services: ["auth", "chat", "scaler"],
     databaseUrl: undefined,
     databaseStatementTimeoutSeconds: 5,
@@ -38,6 +39,14 @@ test("an empty environment gives the documented defaults", (t) => {
     presenceTtlSeconds: 15,
     presenceGraceSeconds: 5,
   });
+});
+
+test("METRICS_PORT: a port, 0 for no metrics server (not a free port); anything else is a problem", (t) => {
+  t.is(loadConfig({ METRICS_PORT: "9100" }).metricsPort, 9100);
+  t.is(loadConfig({ METRICS_PORT: "0" }).metricsPort, undefined);
+  t.is(loadConfig({ METRICS_PORT: "" }).metricsPort, 9464);
+  t.true(problemsOf({ METRICS_PORT: "off" }).some((p) => p.includes("METRICS_PORT")));
+  t.true(problemsOf({ METRICS_PORT: "65536" }).some((p) => p.includes("METRICS_PORT")));
 });
 
 test("WEB_PORT: a port, 0 for a free one, off (any case) for no web server; anything else is a problem", (t) => {

@@ -22,6 +22,14 @@ export interface Config {
    * browser at http://localhost:8080 give a working chat.
    */
   webPort: number | undefined;
+  /**
+   * METRICS_PORT: where Prometheus scrapes `/metrics` over plain HTTP
+   * (lib/metrics-server.ts). 0 turns the metrics server off (unlike
+   * GRPC_PORT and WEB_PORT, where 0 picks a free port: design.md, "Browsers
+   * and operators"). Default 9464, the port OpenTelemetry's Prometheus
+   * exporter registered (https://github.com/prometheus/prometheus/wiki/Default-port-allocations).
+   */
+  metricsPort: number | undefined;
   /** SERVICES: comma list of auth, chat, scaler. Default all three. */
   services: ServiceName[];
   /** DATABASE_URL: Postgres URL; undefined means embedded PGlite. */
@@ -103,6 +111,7 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     grpcPort: read.int("GRPC_PORT", 50051, 0, 65535),
     webPort: read.raw("WEB_PORT")?.toLowerCase() === "off" ? undefined : read.int("WEB_PORT", 8080, 0, 65535),
+    metricsPort: read.int("METRICS_PORT", 9464, 0, 65535) || undefined,
     services: read.list("SERVICES", SERVICE_NAMES, SERVICE_NAMES),
     databaseUrl: read.url("DATABASE_URL", ["postgres:", "postgresql:"]),
     dataDir: read.string("PARLEY_DATA_DIR", "./.parley"),

@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
@@ -25,6 +25,8 @@ export interface GrpcServerOptions {
   maxConnectionAgeGraceMs: number;
   /** Largest request we accept; a body is at most 4 KiB, so this only stops abuse. */
   maxReceiveBytes?: number;
+  /** Run around every call, health and reflection included, first one outermost (the metrics: lib/grpc-metrics.ts). Default none. */
+  interceptors?: ServerInterceptor[];
 }
 
 export interface GrpcServer {
@@ -45,6 +47,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     "grpc.keepalive_timeout_ms": 20_000,
     "grpc.http2.min_ping_interval_without_data_ms": 5_000,
     "grpc.max_receive_message_length": options.maxReceiveBytes ?? 64 * 1024,
+    interceptors: options.interceptors ?? [],
   });
 
   const names = options.services.map((s) => s.fullName);

@@ -12,7 +12,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
  * gRPC dashboards and most alerting rules expect.
  */
 export class ServerMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry = new FlushingRegistry();
 
   // --- gRPC server (go-grpc-prometheus names; filled by the server interceptor) ---
   /** RPCs started, by type (unary, client_stream, server_stream, bidi_stream), service and method. */
@@ -60,7 +60,7 @@ export class ServerMetrics {
     labelNames: ["rpc"] as const,
     registers: [this.registry],
   });
-  /** Streams that ended, by why: client, drain, recycle, revoked, expired, slow_consumer, error. */
+  /** Streams that ended, by why: client, drain, recycle, revoked, expired, slow_consumer, bus_gap, error (chat/stream-end-reason.ts). */
   readonly streamsEnded = new Counter({
     name: "parley_streams_ended_total",
     help: "Chat streams that ended on this pod, by reason.",
@@ -72,6 +72,7 @@ export class ServerMetrics {
     name: "parley_online_users",
     help: "Distinct users with at least one live stream anywhere in the cluster (from presence).",
     registers: [this.registry],
+    collect: () => this.collectOnlineUsers(),
   });
   /** New messages committed by sends on this pod (retries of a committed send are not counted), by conversation kind. */
   readonly messagesSent = new Counter({
@@ -159,5 +160,101 @@ export class ServerMetrics {
   constructor(options: { defaults?: boolean } = {}) {
     if (options.defaults !== false) collectDefaultMetrics({ register: this.registry });
     this.draining.set(0);
+    // Registered with a source only: a process that reads no presence (an auth pod) must not add a 0 to the cluster's
+    // sum, and prom-client shows an unlabelled gauge as 0 from the start.
+    this.registry.removeSingleMetric("parley_online_users");
+  }
+
+  private onlineUsersSource: { count: () => Promise<number>; timeoutMs: number } | undefined;
+
+  /**
+   * Makes `parley_online_users` read `count` (presence) at each scrape,
+   * waiting at most `timeoutMs` (default 1000): a read that fails or is late
+   * keeps the last value, so a slow Redis never stalls the scrape. For the
+   * processes that host chat or the scaler.
+   */
+  readOnlineUsersFrom(count: () => Promise<number>, timeoutMs = 1000): void {
+    if (this.onlineUsersSource === undefined) this.registry.registerMetric(this.onlineUsers);
+    this.onlineUsersSource = { count, timeoutMs };
+  }
+
+  private async collectOnlineUsers(): Promise<void> {
+    const source = this.onlineUsersSource;
+    if (source === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), source.timeoutMs);
+    });
+    try {
+      const count = await Promise.race([source.count(), late]);
+      if (count !== undefined) this.onlineUsers.set(count);
+    } catch {
+      // Kept: the last value is a better answer than none while presence is unreachable.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Runs `flush` before every collection (a scrape): code on the hot path
+   * counts in plain numbers, which costs nothing per frame, and moves them
+   * into its counters there.
+   */
+  beforeCollect(flush: () => void): void {
+    (this.registry as FlushingRegistry).flushers.push(flush);
+  }
+
+  /** Counts the start of a drain (shutdown) and reports the process as draining until it exits. */
+  startDraining(): void {
+    this.drains.inc();
+    this.draining.set(1);
+  }
+}
+
+/** A Registry that runs its flushers before every collection (ServerMetrics.beforeCollect). */
+class FlushingRegistry extends Registry {
+  readonly flushers: (() => void)[] = [];
+
+  override metrics(): Promise<string> {
+    for (const flush of this.flushers) flush();
+    return super.metrics();
+  }
+
+  override getMetricsAsJSON(): ReturnType<Registry["getMetricsAsJSON"]> {
+    for (const flush of this.flushers) flush();
+    return super.getMetricsAsJSON();
+  }
+}
+
+/** What prom-client 15's Histogram keeps per label set (lib/histogram.js): buckets not yet cumulative. */
+interface HistogramInternals {
+  hashMap?: Record<string, { sum: number; count: number; bucketValues: Record<number, number> } | undefined>;
+  upperBounds?: readonly number[];
+  labelNames?: readonly string[];
+}
+
+/**
+ * Records `count` observations of the same `value` in an unlabelled
+ * histogram, as `count` calls of `observe(value)` would, in one step: a
+ * fan-out writes one message to many streams at the same instant. prom-client
+ * has no weighted observe, so this adds to its per-series state directly;
+ * when that state is not the shape prom-client 15 keeps, it falls back to
+ * calling `observe` (metrics.test.ts compares the two).
+ */
+export function observeMany(histogram: Histogram, value: number, count: number): void {
+  const internals = histogram as unknown as HistogramInternals;
+  const series = internals.hashMap?.[""];
+  const bounds = internals.upperBounds;
+  if (series === undefined || bounds === undefined || internals.labelNames?.length !== 0 || !Number.isFinite(value)) {
+    for (let i = 0; i < count; i++) histogram.observe(value);
+    return;
+  }
+  series.sum += value * count;
+  series.count += count;
+  for (const bound of bounds) {
+    if (value <= bound) {
+      series.bucketValues[bound] += count;
+      return;
+    }
   }
 }

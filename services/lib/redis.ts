@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
-import { markDependencyFailure } from "./app-error.js";
+import { isUnavailable, markDependencyFailure } from "./app-error.js";
 import type { Logger } from "./logger.js";
 
 /**
@@ -9,7 +9,12 @@ import type { Logger } from "./logger.js";
  * when Redis is down, so a publish may fail but must never hang. It
  * reconnects by itself, with capped backoff.
  */
-export function createRedis(url: string, name: string, log: Logger, options: { autoResubscribe?: boolean; autoPipelining?: boolean } = {}): Redis {
+export function createRedis(
+  url: string,
+  name: string,
+  log: Logger,
+  options: { autoResubscribe?: boolean; autoPipelining?: boolean; onFailure?: () => void } = {},
+): Redis {
   const redis = new Redis(url, {
     autoResubscribe: options.autoResubscribe ?? true,
     connectionName: `parley-${name}`,
@@ -23,7 +28,7 @@ export function createRedis(url: string, name: string, log: Logger, options: { a
     // Commands issued in the same tick (the PUBLISHes of a burst of sends) go out in one write.
     enableAutoPipelining: options.autoPipelining ?? false,
   });
-  markFailures(redis);
+  markFailures(redis, options.onFailure);
   let up = false;
   redis.on("ready", () => {
     if (!up) log.info({ connection: name }, "Redis connected");
@@ -43,15 +48,41 @@ export function createRedis(url: string, name: string, log: Logger, options: { a
  * ioredis names a closed or timed-out connection, and an error reply, only in
  * the message text, and lib/errors.ts tells outages apart by code. Every
  * command, pipelined or not, passes through `sendCommand`; its `reject` is
- * wrapped the way ioredis wraps it itself (Script.js).
+ * wrapped the way ioredis wraps it itself (Script.js). `onFailure` hears of
+ * each failure that is Redis' (isRedisOutage), for the metrics.
  */
-function markFailures(redis: Redis): void {
+function markFailures(redis: Redis, onFailure: (() => void) | undefined): void {
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = (command, ...rest) => {
     const reject = command.reject;
-    command.reject = (err: Error) => reject(markDependencyFailure(err) as Error);
+    command.reject = (err: Error) => {
+      const marked = markDependencyFailure(err) as Error;
+      if (onFailure !== undefined && isUnavailable(marked) && isRedisOutage(marked)) onFailure();
+      reject(marked);
+    };
     return send(command, ...rest);
   };
+}
+
+/**
+ * The error prefixes with which a reachable Redis says that it cannot serve
+ * (out of memory, a read-only replica, loading its data, busy with a script,
+ * no master, cannot persist). RESP: "the first word after the -, up to the
+ * first space or newline, represents the kind of error returned"
+ * (https://redis.io/docs/latest/develop/reference/protocol-spec/#simple-errors).
+ */
+const OUTAGE_REPLIES = new Set(["OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "MISCONF", "NOREPLICAS", "CLUSTERDOWN", "TRYAGAIN"]);
+
+/**
+ * Whether a failed command counts against Redis' health (the metrics): no
+ * answer at all (a closed or timed-out connection), or an error reply of
+ * OUTAGE_REPLIES. Other error replies are answers: ioredis' own probes
+ * (CLIENT SETINFO on an older Redis, NOSCRIPT before it sends a script) and
+ * our mistakes.
+ */
+function isRedisOutage(err: Error): boolean {
+  if (err.name !== "ReplyError") return true;
+  return OUTAGE_REPLIES.has(err.message.split(/\s/, 1)[0]);
 }
 
 /** Waits until the connection is ready, up to `timeoutMs`: pods may start before Redis does. */

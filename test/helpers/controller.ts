@@ -14,6 +14,7 @@ import {
 } from "../../gen/externalscaler/externalscaler.js";
 import { startParley, type Parley } from "../../services/app.js";
 import { loadControllerConfig } from "../../services/controller/config.js";
+import type { ControllerMetrics } from "../../services/controller/metrics.js";
 import { runController } from "../../services/controller/sync-loop.js";
 import type { Clock } from "../../services/lib/clock.js";
 import { loadConfig } from "../../services/lib/config.js";
@@ -128,7 +129,11 @@ function tickClock() {
  * kubeconfig file named by KUBECONFIG, on a fake clock; settings default to
  * a 1 s tick and a 3 s stabilisation window. Its first tick runs at once.
  */
-export function startController(api: LocalScaleApiServer, env: Record<string, string>): InProcessController {
+export function startController(
+  api: LocalScaleApiServer,
+  env: Record<string, string>,
+  options: { metrics?: ControllerMetrics } = {},
+): InProcessController {
   process.env.KUBECONFIG = api.kubeconfig; // read by loadFromDefault() before runController's first await
   const config = loadControllerConfig({
     TARGET_NAMESPACE: NAMESPACE,
@@ -144,7 +149,7 @@ export function startController(api: LocalScaleApiServer, env: Record<string, st
   const { fake, loopClock, waited } = tickClock();
   let running = true;
   let ticks = 1;
-  const done = runController(config, { log, signal: abort.signal, clock: loopClock }).finally(() => {
+  const done = runController(config, { log, signal: abort.signal, clock: loopClock, metrics: options.metrics }).finally(() => {
     running = false;
   });
   const idle = () => waited(ticks, () => !running);
@@ -186,6 +191,7 @@ export function startParleyOn(port: number, databaseUrl: string): Promise<Parley
     DATABASE_URL: databaseUrl,
     GRPC_PORT: String(port),
     WEB_PORT: "off",
+    METRICS_PORT: "0",
     POD_NAME: "scaler-pod",
     SHUTDOWN_TIMEOUT_SECONDS: "5",
   });
@@ -197,7 +203,8 @@ const MAIN = fileURLToPath(new URL("../../services/controller/main.ts", import.m
 /** `npm run controller` as its own process: what `tsx services/controller/main.ts` runs. */
 export function spawnController(env: Record<string, string>) {
   const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    // No metrics server unless the test asks for one on a port of its own (9464 is the default for people).
+    env: { ...process.env, LOG_LEVEL: "info", METRICS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const stdout: string[] = [];

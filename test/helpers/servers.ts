@@ -27,6 +27,16 @@ function testWebPort(env: Env): string {
   return port;
 }
 
+/**
+ * Nor the default METRICS_PORT (9464): the metrics server is off ("0") unless
+ * a test passes a port of its own (freePort() from scripts/local-services.ts).
+ */
+function testMetricsPort(env: Env): string {
+  const port = env.METRICS_PORT ?? "0";
+  if (port === "9464") throw new Error("tests must not bind METRICS_PORT 9464 (the default for people); pass a free port");
+  return port;
+}
+
 function webUrlOf(port: number | undefined): string | undefined {
   return port === undefined ? undefined : `http://127.0.0.1:${port}`;
 }
@@ -38,7 +48,7 @@ function webUrlOf(port: number | undefined): string | undefined {
  * log passes a pino logger writing to a sink of its own.
  */
 export async function startServer(env: Env, options: { log?: Logger } = {}): Promise<InProcessServer> {
-  const config = loadConfig({ POD_NAME: "test-pod", ...env, GRPC_PORT: "0", WEB_PORT: testWebPort(env) });
+  const config = loadConfig({ POD_NAME: "test-pod", ...env, GRPC_PORT: "0", WEB_PORT: testWebPort(env), METRICS_PORT: testMetricsPort(env) });
   const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const parley = await startParley(config, log);
   return { ...parley, address: `127.0.0.1:${parley.port}`, webUrl: webUrlOf(parley.webPort) };
@@ -68,7 +78,15 @@ export interface ChildServer {
 export async function spawnServer(env: Env, port = 0): Promise<ChildServer> {
   const pod = env.POD_NAME ?? `pod-${Math.random().toString(36).slice(2, 8)}`;
   const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: { ...process.env, LOG_LEVEL: "info", ...env, POD_NAME: pod, GRPC_PORT: String(port), WEB_PORT: testWebPort(env) },
+    env: {
+      ...process.env,
+      LOG_LEVEL: "info",
+      ...env,
+      POD_NAME: pod,
+      GRPC_PORT: String(port),
+      WEB_PORT: testWebPort(env),
+      METRICS_PORT: testMetricsPort(env),
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: string[] = [];
