@@ -213,3 +213,16 @@ test.serial("a draining pod shows as draining while it drains, then leaves the t
     ["ops-a"],
   );
 });
+
+test.serial("when the pod that serves the page goes away, the page says it is not updating and keeps the last figures", async (t) => {
+  const { a, page } = t.context;
+  await Promise.all(t.context.loops.splice(0).map((loop) => loop.stop()));
+  await a.shutdown();
+  await waitForText(page.getByRole("status", { name: "Updated" }), /^Not updating since \d\d:\d\d:\d\d: /);
+  const last = await shown(page);
+  t.deepEqual(
+    last.pods.map((p) => p.name),
+    ["ops-a"],
+  );
+  await keepScreenshot(page, "ops-dashboard-away");
+});

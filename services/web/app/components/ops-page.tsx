@@ -5,7 +5,7 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { createOpsClient, errorText } from "../api.js";
-import { formatAgo, formatRate, formatSeconds, NONE } from "../ops-format.js";
+import { formatAgo, formatRate, formatSeconds, formatTime, NONE } from "../ops-format.js";
 import { addPoint, HISTORY_MS, type OpsPoint } from "../ops-history.js";
 import { type OpsView, toView } from "../ops-status.js";
 import { sleep } from "../wait.js";
@@ -77,13 +77,18 @@ export function OpsPage() {
       <header class="top">
         <h1>Parley operations</h1>
         <p role="status" aria-label="Updated" class={`connection ${error ? "" : "online"}`}>
-          {error ? `Not updating: ${error}` : view ? `Live, every ${POLL_MS / 1000} s` : "Connecting…"}
+          {error
+            ? `Not updating${view ? ` since ${formatTime(view.generatedAt)}` : ""}: ${error}`
+            : view
+              ? `Live, every ${POLL_MS / 1000} s`
+              : "Connecting…"}
         </p>
         <a class="nav" href="/">
           Chat
         </a>
       </header>
-      <main class="ops-body">
+      {/* Figures that stopped updating are dimmed, so that they are not taken for live ones. */}
+      <main class={`ops-body${error ? " stale" : ""}`}>
         <div class="stats">
           <Stat title="Online users" value={view ? String(view.onlineUsers) : NONE} detail="distinct users with a live stream">
             <Sparkline label="Online users, last 2 minutes" points={series((p) => p.onlineUsers)} spanMs={HISTORY_MS} />
