@@ -7,7 +7,7 @@ import type { PodReport, PodReports } from "./pod-reports.js";
  * Pod reports in Redis, shared by every pod: one string key per pod holding
  * its report as JSON, with a TTL (PX), and a sorted set of the pod names
  * scored by when their report lapses (ms), to list them without SCAN. A name
- * whose score has passed is dropped from the set when the reports are read.
+ * whose score has passed is dropped from the set at each publish and read.
  */
 export class RedisPodReports implements PodReports {
   constructor(
@@ -16,8 +16,15 @@ export class RedisPodReports implements PodReports {
   ) {}
 
   async publish(report: PodReport, ttlMs: number): Promise<void> {
-    const expiresAt = this.clock.now() + ttlMs;
-    await execAll(this.redis.multi().set(opsPodReportKey(report.pod), JSON.stringify(report), "PX", ttlMs).zadd(opsPodsKey, expiresAt, report.pod));
+    const now = this.clock.now();
+    // Lapsed names are dropped here too, so that the set stays small even when nobody reads the reports.
+    await execAll(
+      this.redis
+        .multi()
+        .set(opsPodReportKey(report.pod), JSON.stringify(report), "PX", ttlMs)
+        .zadd(opsPodsKey, now + ttlMs, report.pod)
+        .zremrangebyscore(opsPodsKey, "-inf", now),
+    );
   }
 
   async list(): Promise<PodReport[]> {

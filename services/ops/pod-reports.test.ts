@@ -185,3 +185,16 @@ test.serial("redis: the report's key lapses by Redis' own TTL too, so a dead pod
   while ((await connection.exists("parley:ops:pod:pod-a")) === 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.is(await connection.exists("parley:ops:pod:pod-a"), 0);
 });
+
+test.serial("redis: a lapsed pod's name leaves the set at the next publish, even when nobody lists", async (t) => {
+  const { fake, clock } = fakeClock(Date.now());
+  const connection = createRedis(t.context.redis.url, "reap", log);
+  await connectRedis(connection);
+  t.teardown(() => connection.disconnect());
+  await connection.flushall();
+  const reports = new RedisPodReports(connection, clock);
+  await reports.publish(report("pod-gone", clock.now()), 5000);
+  fake.tick(6000);
+  await reports.publish(report("pod-live", clock.now()), 5000);
+  t.deepEqual(await connection.zrange("parley:ops:pods", 0, -1), ["pod-live"]);
+});
