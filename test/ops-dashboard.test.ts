@@ -212,6 +212,12 @@ test.serial("a draining pod shows as draining while it drains, then leaves the t
     after.pods.map((p) => p.name),
     ["ops-a"],
   );
+
+  // The page links to the chat, and back.
+  await page.getByRole("link", { name: "Chat" }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor();
+  await page.goBack();
+  await pageUntil(page, (s) => s.pods.length === 1);
 });
 
 test.serial("when the pod that serves the page goes away, the page says it is not updating and keeps the last figures", async (t) => {
