@@ -11,6 +11,8 @@ import type { Logger } from "./lib/logger.js";
 import { ServerMetrics } from "./lib/metrics.js";
 import { startMetricsServer, type MetricsServer } from "./lib/metrics-server.js";
 import { createShutdown } from "./lib/shutdown.js";
+import { createOps } from "./ops/main.js";
+import { PodReporter } from "./ops/pod-reporter.js";
 import { createScaler } from "./scaler/main.js";
 import { openBackends } from "./backends.js";
 import { buildWebApp } from "./web/app-bundle.js";
@@ -53,7 +55,7 @@ export async function startParley(config: Config, log: Logger, options: ParleyOp
   const backends = await openBackends(config, log, {
     onRedisFailure: config.redisUrl === undefined ? undefined : dependencyErrors("redis"),
   });
-  const { bus, presence, sessionCache, rateLimiter, close: closeBackends } = backends;
+  const { bus, presence, sessionCache, rateLimiter, podReports, scalingDecisions, close: closeBackends } = backends;
   const sessions = new SessionStore(database.db, sessionCache, config.sessionTtlSeconds, log);
 
   const hosted: HostedService[] = [];
@@ -70,7 +72,7 @@ export async function startParley(config: Config, log: Logger, options: ParleyOp
   }
 
   const scaler = config.services.includes("scaler") ? createScaler(presence, log) : undefined;
-  if (scaler) hosted.push(scaler.service);
+  if (scaler) hosted.push(scaler.service, createOps({ presence, reports: podReports, decisions: scalingDecisions, log }));
   if (chat || scaler) metrics.readOnlineUsersFrom(() => presence.onlineCount());
 
   const server = await startGrpcServer({
@@ -91,6 +93,18 @@ export async function startParley(config: Config, log: Logger, options: ParleyOp
     onResult: (name, up) => metrics.dependencyUp.labels(name).set(up ? 1 : 0),
   });
 
+  // This process's line on the operations dashboard, read from its metrics every second.
+  const reporter = new PodReporter({
+    pod: config.podName,
+    services: config.services,
+    metrics,
+    used: { postgres: true, redis: config.redisUrl !== undefined },
+    reports: podReports,
+    log,
+    clock: options.clock,
+  });
+  reporter.start();
+
   let web: WebServer | undefined;
   let metricsServer: MetricsServer | undefined;
   const timeoutMs = config.shutdownTimeoutSeconds * 1000;
@@ -100,6 +114,7 @@ export async function startParley(config: Config, log: Logger, options: ParleyOp
       run: () => {
         metrics.startDraining();
         server.markNotServing();
+        void reporter.reportNow(); // the dashboard shows the drain at once
       },
     },
     {
@@ -120,6 +135,7 @@ export async function startParley(config: Config, log: Logger, options: ParleyOp
     { name: "finish presence announcements", run: () => chat?.waitForPresence() },
     { name: "close bus", run: () => bus.close() },
     { name: "close session cache", run: () => sessionCache.close() },
+    { name: "remove pod report", run: () => reporter.stop() },
     { name: "close Redis", run: () => closeBackends() },
     { name: "close database", run: () => database.close() },
     // Last, so that Prometheus can watch the whole drain.

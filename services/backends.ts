@@ -12,6 +12,12 @@ import { memoryRateLimiter, redisRateLimiter } from "./chat/rate-limit-flexible.
 import { presenceHeartbeatMs, type Config } from "./lib/config.js";
 import type { Logger } from "./lib/logger.js";
 import { connectRedis, createRedis } from "./lib/redis.js";
+import type { PodReports } from "./ops/pod-reports.js";
+import { MemoryPodReports } from "./ops/pod-reports-memory.js";
+import { RedisPodReports } from "./ops/pod-reports-redis.js";
+import type { ScalingDecisions } from "./ops/scaling-decisions.js";
+import { MemoryScalingDecisions } from "./ops/scaling-decisions-memory.js";
+import { RedisScalingDecisions } from "./ops/scaling-decisions-redis.js";
 
 /**
  * The implementations that differ between the embedded mode and the cluster
@@ -26,6 +32,9 @@ export interface Backends {
   rateLimiter: RateLimiterFactory;
   /** A PING on the commands connection, for the metrics' probe; undefined when there is no Redis. */
   pingRedis: (() => Promise<unknown>) | undefined;
+  /** The pods' dashboard reports and the controller's decisions: per process when embedded, shared in Redis. */
+  podReports: PodReports;
+  scalingDecisions: ScalingDecisions;
   /** Closes the Redis connections, if any (after presence and the bus are closed). */
   close(): Promise<void>;
 }
@@ -40,6 +49,8 @@ export async function openBackends(config: Config, log: Logger, hooks: { onRedis
       sessionCache: new MemorySessionCache(),
       rateLimiter: (name, rule) => memoryRateLimiter(name, rule, log),
       pingRedis: undefined,
+      podReports: new MemoryPodReports(),
+      scalingDecisions: new MemoryScalingDecisions(),
       close: async () => {},
     };
   }
@@ -65,6 +76,8 @@ export async function openBackends(config: Config, log: Logger, hooks: { onRedis
     sessionCache,
     rateLimiter: (name, rule) => redisRateLimiter(commands, name, rule, redisLog),
     pingRedis: () => commands.ping(),
+    podReports: new RedisPodReports(commands),
+    scalingDecisions: new RedisScalingDecisions(commands),
     close: async () => {
       for (const redis of [commands, busSubscriber, revocations]) redis.disconnect();
     },

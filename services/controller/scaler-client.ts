@@ -7,7 +7,9 @@ import {
   type GetMetricsResponse,
   type ScaledObjectRef,
 } from "../../gen/externalscaler/externalscaler.js";
+import { OpsServiceClient, ScalingAction } from "../../gen/parley/ops/v1/ops.js";
 import { ONLINE_USERS_METRIC } from "../lib/contract.js";
+import type { Logger } from "../lib/logger.js";
 
 /** What one read gives: the metric and the target the scaler applies to it. */
 export interface ScalerReading {
@@ -35,7 +37,29 @@ export interface ScalerClientOptions {
   ref: ScaledObjectRef;
   /** Each call gets this long before it fails with DEADLINE_EXCEEDED. */
   deadlineMs: number;
+  /** Where failed decision reports are logged (they never fail the tick). */
+  log?: Logger;
 }
+
+/** One tick's decision as the dashboard lists it (OpsService.RecordScalingDecision). */
+export interface DecisionReport {
+  /** Epoch ms of the tick. */
+  at: number;
+  from: number;
+  to: number;
+  desired: number;
+  users: number;
+  action: "up" | "down" | "hold" | "none";
+  reason: string;
+  dryRun: boolean;
+}
+
+const ACTIONS: Record<DecisionReport["action"], ScalingAction> = {
+  up: ScalingAction.SCALING_ACTION_UP,
+  down: ScalingAction.SCALING_ACTION_DOWN,
+  hold: ScalingAction.SCALING_ACTION_HOLD,
+  none: ScalingAction.SCALING_ACTION_NONE,
+};
 
 /** Values KEDA reads: the float when above 0, else the integer. */
 const pick = (float: number, int: number) => (float > 0 ? float : int);
@@ -47,12 +71,49 @@ const pick = (float: number, int: number) => (float > 0 ? float : int);
  */
 export class ScalerClient {
   private readonly client: InstanceType<typeof ExternalScalerClient>;
+  private readonly ops: InstanceType<typeof OpsServiceClient>;
+  private reporting = false;
+  private reportFailures = 0;
 
   constructor(private readonly options: ScalerClientOptions) {
-    this.client = new ExternalScalerClient(options.address, credentials.createInsecure(), {
-      "grpc.initial_reconnect_backoff_ms": 250,
-      "grpc.max_reconnect_backoff_ms": 2000,
-    });
+    const channelOptions = { "grpc.initial_reconnect_backoff_ms": 250, "grpc.max_reconnect_backoff_ms": 2000 };
+    this.client = new ExternalScalerClient(options.address, credentials.createInsecure(), channelOptions);
+    this.ops = new OpsServiceClient(options.address, credentials.createInsecure(), channelOptions);
+  }
+
+  /**
+   * Tells the scaler what a tick decided, for the operations dashboard.
+   * Best effort, never rejects, never piles up: while one report is in
+   * flight the next is dropped. Failures are logged at warn on the 1st, 2nd,
+   * 4th, 8th... in a row (a scaler of an older version answers UNIMPLEMENTED
+   * every tick), at debug otherwise; resolves when the call is over.
+   */
+  async report(decision: DecisionReport): Promise<void> {
+    if (this.reporting) return;
+    this.reporting = true;
+    const request = {
+      decision: {
+        decidedAt: new Date(decision.at),
+        fromReplicas: decision.from,
+        toReplicas: decision.to,
+        desiredReplicas: decision.desired,
+        onlineUsers: decision.users,
+        action: ACTIONS[decision.action],
+        reason: decision.reason,
+        dryRun: decision.dryRun,
+      },
+    };
+    try {
+      await this.call("RecordScalingDecision", undefined, (md, opts, done) => this.ops.recordScalingDecision(request, md, opts, done));
+      if (this.reportFailures > 0) this.options.log?.info({ after: this.reportFailures }, "decisions reach the scaler again");
+      this.reportFailures = 0;
+    } catch (err) {
+      this.reportFailures += 1;
+      const loud = (this.reportFailures & (this.reportFailures - 1)) === 0;
+      this.options.log?.[loud ? "warn" : "debug"]({ err, failures: this.reportFailures }, "could not report the decision to the scaler");
+    } finally {
+      this.reporting = false;
+    }
   }
 
   /** GetMetricSpec then GetMetrics for `online_users`; rejects with ScalerReadError. */
@@ -78,6 +139,7 @@ export class ScalerClient {
 
   close(): void {
     this.client.close();
+    this.ops.close();
   }
 
   /** One unary call with its own deadline, cancelled when `signal` aborts. */

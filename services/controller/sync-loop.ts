@@ -9,7 +9,7 @@ import { decide, startingHistory, type Recommendation, type ScaleSettings } from
 import { DeploymentScale } from "./deployment-scale.js";
 import { LogBackoff } from "./log-backoff.js";
 import type { ControllerMetrics } from "./metrics.js";
-import { ScalerClient, type ScalerReading } from "./scaler-client.js";
+import { type DecisionReport, ScalerClient, type ScalerReading } from "./scaler-client.js";
 
 /** The Events' reportingController. */
 const REPORTING_CONTROLLER = "parley/controller";
@@ -17,6 +17,8 @@ const REPORTING_CONTROLLER = "parley/controller";
 /** What the loop reads the metric from: the scaler in production. */
 interface MetricSource {
   read(signal?: AbortSignal): Promise<ScalerReading>;
+  /** Tells the scaler what the tick decided, for the dashboard; best effort, never rejects. */
+  report(decision: DecisionReport): Promise<void>;
 }
 
 /**
@@ -70,6 +72,7 @@ export async function runController(config: ControllerConfig, deps: ControllerDe
     address: config.scalerAddress,
     ref: { name: target.name, namespace: target.namespace, scalerMetadata: { usersPerReplica: String(config.usersPerReplica) } },
     deadlineMs,
+    log,
   });
   const scale = new DeploymentScale(kubeConfig, target, { controller: REPORTING_CONTROLLER, instance: config.podName }, deadlineMs);
   log.info({ target, server: kubeConfig.getCurrentCluster()?.server, scaler: config.scalerAddress, dryRun: config.dryRun }, "controller started");
@@ -146,6 +149,8 @@ function createTick(
     const decision = decide({ current, users: reading.users, history, now, settings });
     history = decision.history;
     metrics?.decided(current, decision, config.dryRun);
+    const { replicas: to, desired, action, reason } = decision;
+    void metric.report({ at: now, from: current, to, desired, users: reading.users, action, reason, dryRun: config.dryRun });
 
     const fields = {
       users: reading.users,

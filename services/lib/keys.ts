@@ -35,3 +35,15 @@ export const presenceAnnouncedKey = `${PREFIX}:presence:announced`;
 
 /** Sorted set of users ("id:username") with no stream left, scored by when the last one closed (ms): the offline grace. */
 export const presenceLeavingKey = `${PREFIX}:presence:leaving`;
+
+/** Sorted set of the pods with a dashboard report, scored by when the report lapses (ms). */
+export const opsPodsKey = `${PREFIX}:ops:pods`;
+
+/** One pod's dashboard report (JSON, with a TTL): its streams, health and recent rates (services/ops/pod-reports.ts). */
+export const opsPodReportKey = (pod: string) => `${PREFIX}:ops:pod:${pod}`;
+
+/** Capped list of the controller's recent scaling decisions (JSON), newest first. */
+export const opsScalingDecisionsKey = `${PREFIX}:ops:decisions`;
+
+/** The controller's last reported decision (JSON), whatever it was: the dashboard's controller figures. */
+export const opsLastDecisionKey = `${PREFIX}:ops:decisions:last`;

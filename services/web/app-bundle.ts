@@ -26,7 +26,7 @@ const INDEX_HTML = `<!doctype html>
 
 /**
  * Bundles the browser app (services/web/app, Preact) with esbuild, in
- * memory: the files the web server serves, by URL path (`/`, `/app.js`,
+ * memory: the files the web server serves, by URL path (`/`, `/ops`, `/app.js`,
  * `/app.css`). Takes about a tenth of a second; called once at start-up.
  * Rejects when the app does not compile.
  */
@@ -46,7 +46,12 @@ export async function buildWebApp(): Promise<Map<string, StaticFile>> {
     loader: { ".css": "css" },
     logLevel: "silent",
   });
-  const files = new Map<string, StaticFile>([["/", { contentType: "text/html; charset=utf-8", body: Buffer.from(INDEX_HTML) }]]);
+  const index = { contentType: "text/html; charset=utf-8", body: Buffer.from(INDEX_HTML) };
+  // The operations dashboard is the same app at /ops (services/web/app/main.tsx picks the page).
+  const files = new Map<string, StaticFile>([
+    ["/", index],
+    ["/ops", index],
+  ]);
   for (const file of result.outputFiles) {
     const path = `/${file.path.split("/").pop()}`;
     const contentType = path.endsWith(".css") ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8";

@@ -47,6 +47,23 @@ export interface GatewayOptions {
   log: Logger;
 }
 
+/**
+ * The gRPC paths browsers may call, as envoy/envoy.yaml routes them: every
+ * AuthService and ChatService method, and OpsService's GetClusterStatus alone
+ * (the dashboard's read; RecordScalingDecision is the controller's). Any other
+ * path is answered as Envoy answers an unrouted one, HTTP 404, which gRPC
+ * clients read as UNIMPLEMENTED, and never reaches the gRPC port.
+ */
+const BROWSER_ROUTES = {
+  prefixes: ["/parley.auth.v1.AuthService/", "/parley.chat.v1.ChatService/"],
+  paths: ["/parley.ops.v1.OpsService/GetClusterStatus"],
+};
+
+function isRouted(url: string | undefined): boolean {
+  const path = new URL(url ?? "/", "http://x").pathname;
+  return BROWSER_ROUTES.paths.includes(path) || BROWSER_ROUTES.prefixes.some((prefix) => path.startsWith(prefix));
+}
+
 /** The gRPC status for an HTTP status that is not a gRPC answer (PROTOCOL-HTTP2.md; Envoy's httpToGrpcStatus). */
 function statusForHttp(code: number): number {
   if (code === 400) return Status.INTERNAL;
@@ -128,6 +145,13 @@ export function createGrpcWebGateway(options: GatewayOptions): GrpcWebGateway {
       write(trailersFrame(trailers));
       res.end();
     };
+
+    if (!isRouted(req.url)) {
+      req.resume();
+      // Envoy's local reply to a gRPC request with no route: HTTP 404 mapped to its gRPC status, trailers-only.
+      trailersOnly(statusForHttp(404), "no route for this path");
+      return;
+    }
 
     const headers: Record<string, string | string[]> = {
       ":method": "POST",

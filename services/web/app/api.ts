@@ -5,6 +5,7 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { AuthService } from "../../../gen/es/parley/auth/v1/auth_pb.js";
 import { ChatService } from "../../../gen/es/parley/chat/v1/chat_pb.js";
+import { OpsService } from "../../../gen/es/parley/ops/v1/ops_pb.js";
 
 export interface Api {
   auth: Client<typeof AuthService>;
@@ -24,6 +25,14 @@ export function createApi(token: () => string | undefined, baseUrl = location.or
   };
   const transport = createGrpcWebTransport({ baseUrl, interceptors: [bearer] });
   return { auth: createClient(AuthService, transport), chat: createClient(ChatService, transport) };
+}
+
+/**
+ * The operations dashboard's client: OpsService over gRPC-web to `baseUrl`,
+ * with no token (GetClusterStatus answers aggregate figures only).
+ */
+export function createOpsClient(baseUrl = location.origin): Client<typeof OpsService> {
+  return createClient(OpsService, createGrpcWebTransport({ baseUrl }));
 }
 
 /** The server's own message for a failed call (e.g. "wrong username or password"), for showing to the user. */

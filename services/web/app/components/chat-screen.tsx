@@ -103,6 +103,9 @@ export function ChatScreen(props: { session: Session; onLoggedOut: (notice?: str
       <header class="top">
         <h1>Parley</h1>
         <ConnectionStatus state={store.connection} />
+        <a class="nav" href="/ops">
+          Operations
+        </a>
         <span class="me">{session.username}</span>
         <button type="button" class="secondary" onClick={() => void logOut()}>
           Log out
