@@ -38,14 +38,7 @@ function laneOf(conversationId: string): number {
 export class AppendBatcher {
   private readonly lanes: (Pending[] | undefined)[] = Array.from({ length: LANES }, () => undefined);
 
-  /**
-   * @param onBatch told the size of every statement that commits (the
-   * group-commit metric); default nothing.
-   */
-  constructor(
-    private readonly store: MessageStore,
-    private readonly onBatch: (size: number) => void = () => undefined,
-  ) {}
+  constructor(private readonly store: MessageStore) {}
 
   /** Resolves once the message is committed, as `MessageStore.append` does. */
   append(message: NewMessage): Promise<AppendResult> {
@@ -87,7 +80,6 @@ export class AppendBatcher {
     if (batch.length > 1) {
       try {
         const records = await this.store.appendMany(batch.map((p) => p.message));
-        this.onBatch(records.filter((r) => r !== undefined).length);
         alone = [];
         for (const [i, p] of batch.entries()) {
           const record = records[i];
@@ -104,9 +96,7 @@ export class AppendBatcher {
     // A batch of one, and what a batch left to settle: each message on its own.
     for (const p of alone) {
       try {
-        const result = await this.store.append(p.message);
-        if (result !== undefined && !result.duplicate) this.onBatch(1);
-        p.resolve(result);
+        p.resolve(await this.store.append(p.message));
       } catch (err) {
         p.reject(err);
       }
