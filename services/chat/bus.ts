@@ -6,7 +6,7 @@ import type { ConversationKindName } from "../db/schema.js";
  * or re-encodes it. `origin` is the publishing hub's id: that pod delivered
  * the message to its own streams at the commit, and skips its own echo.
  */
-export interface MessageEvent {
+interface MessageEvent {
   type: "message";
   origin: string;
   conversationId: string;
