@@ -21,7 +21,13 @@ interface Context {
 }
 const test = anyTest as TestFn<Context>;
 
-const SERVICES = ["parley.auth.v1.AuthService", "parley.chat.v1.ChatService", "externalscaler.ExternalScaler", "grpc.health.v1.Health"];
+const SERVICES = [
+  "parley.auth.v1.AuthService",
+  "parley.chat.v1.ChatService",
+  "parley.ops.v1.OpsService",
+  "externalscaler.ExternalScaler",
+  "grpc.health.v1.Health",
+];
 const HEALTH_FILE = "grpc/health/v1/health.proto";
 
 test.before(async (t) => {
@@ -96,6 +102,7 @@ test("every rpc answers a client that knows only what reflection told it", async
   const chat = (name: string) => rpc("parley.chat.v1.ChatService", name);
   const scaler = (name: string) => rpc("externalscaler.ExternalScaler", name);
   const health = (name: string) => rpc("grpc.health.v1.Health", name);
+  const ops = (name: string) => rpc("parley.ops.v1.OpsService", name);
   const c = new DynamicClient(server.address);
   const suffix = Math.random().toString(36).slice(2, 8);
   const [ana, ben] = [`refl_a${suffix}`, `refl_b${suffix}`];
@@ -168,6 +175,9 @@ test("every rpc answers a client that knows only what reflection told it", async
     t.is(metrics.metricValues[0].metricName, "online_users");
     t.true(Number(metrics.metricValues[0].metricValue) >= 1);
     t.is((await c.unary(scaler("IsActive"), ref)).result, true);
+    // The dashboard's figures need no token; bob's Connect is open, so someone is online.
+    const cluster = await c.unary(ops("GetClusterStatus"), {});
+    t.true(Number(cluster.onlineUsers) >= 1);
     const active = c.serverStream(scaler("StreamIsActive"), ref);
     active.on("error", () => undefined);
     t.is(typeof (await new Promise<any>((resolve) => active.once("data", resolve))).result, "boolean");
