@@ -8,8 +8,10 @@ import {
   type ScaledObjectRef,
 } from "../../gen/externalscaler/externalscaler.js";
 import { OpsServiceClient, ScalingAction } from "../../gen/parley/ops/v1/ops.js";
+import { systemClock } from "../lib/clock.js";
 import { ONLINE_USERS_METRIC } from "../lib/contract.js";
 import type { Logger } from "../lib/logger.js";
+import { LogBackoff } from "./log-backoff.js";
 
 /** What one read gives: the metric and the target the scaler applies to it. */
 export interface ScalerReading {
@@ -73,7 +75,8 @@ export class ScalerClient {
   private readonly client: InstanceType<typeof ExternalScalerClient>;
   private readonly ops: InstanceType<typeof OpsServiceClient>;
   private reporting = false;
-  private reportFailures = 0;
+  /** Repeated report failures are logged less and less often (log-backoff.ts), and the recovery once. */
+  private readonly reportFailures = new LogBackoff(systemClock);
 
   constructor(private readonly options: ScalerClientOptions) {
     const channelOptions = { "grpc.initial_reconnect_backoff_ms": 250, "grpc.max_reconnect_backoff_ms": 2000 };
@@ -105,12 +108,11 @@ export class ScalerClient {
     };
     try {
       await this.call("RecordScalingDecision", undefined, (md, opts, done) => this.ops.recordScalingDecision(request, md, opts, done));
-      if (this.reportFailures > 0) this.options.log?.info({ after: this.reportFailures }, "decisions reach the scaler again");
-      this.reportFailures = 0;
+      const back = this.reportFailures.succeeded();
+      if (back) this.options.log?.info(back, "decisions reach the scaler again");
     } catch (err) {
-      this.reportFailures += 1;
-      const loud = (this.reportFailures & (this.reportFailures - 1)) === 0;
-      this.options.log?.[loud ? "warn" : "debug"]({ err, failures: this.reportFailures }, "could not report the decision to the scaler");
+      const line = this.reportFailures.failed(err);
+      if (line) this.options.log?.warn({ err, ...line }, "could not report the decision to the scaler");
     } finally {
       this.reporting = false;
     }
