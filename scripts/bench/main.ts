@@ -21,6 +21,7 @@ import { cleanupAll, killAllNow } from "./processes.js";
 import { cpuOf, type ProcGroup } from "./procstat.js";
 import { fmt, renderReport, writeResults, type BenchResults } from "./report.js";
 import { runResume } from "./resume.js";
+import { runResumeAtScale } from "./resume-scale.js";
 import { backendGroup, Session, sleep, type StepResult, type System } from "./session.js";
 import { startInfra, type Backend } from "./setup.js";
 import { SocketIoDriver } from "./socketio-driver.js";
@@ -42,6 +43,7 @@ const USAGE = `usage: npm run bench -- [options]
   --bisect N           bisection steps after the ramp (quick 1, full 4)
   --resume-users N     receivers in the resume scenario (quick 10, full 50)
   --resume-rate N      messages/s during the resume scenario (default 50)
+  --resume-clients N   Parley clients on the drained pod in the resume at scale (quick 200, full 1000; 0: skip it)
   --memory-streams LIST  idle streams on one chat pod, cumulative (quick 250,1000; full 1000,5000,10000)
   --memory-users N     users those streams belong to (default 200)
   --fast-postgres      Postgres with fsync, synchronous_commit and full_page_writes off (as in the tests): not durable;
@@ -66,6 +68,7 @@ const { values } = parseArgs({
     "resume-users": { type: "string" },
     "resume-rate": { type: "string" },
     "memory-streams": { type: "string" },
+    "resume-clients": { type: "string" },
     "memory-users": { type: "string" },
     "body-bytes": { type: "string" },
     "fast-postgres": { type: "boolean", default: false },
@@ -104,6 +107,7 @@ const settings = {
   resumeRate: num("resume-rate", 50, 50, 1, 10_000),
   bodyBytes: num("body-bytes", 100, 100, 32, 4096),
   maxSeconds: num("max-seconds", 170, 3600, 10, 86_400),
+  resumeClients: num("resume-clients", 200, 1000, 0, 20_000),
   memoryStreams: (values["memory-streams"] ?? (quick ? "250,1000" : "1000,5000,10000")).split(",").map(Number),
   memoryUsers: num("memory-users", 200, 200, 1, 10_000),
   ramp: (values.ramp ?? (quick ? "100,400,1600,6400" : "50,100,200,400,800,1600,3200,6400,12800")).split(",").map(Number),
@@ -318,7 +322,19 @@ async function main(): Promise<void> {
     results.memory = await runMemory(infra, { levels, users: settings.memoryUsers, workers: 4, tag: nextTag() }, say);
   }
 
-  // 5. Resume after SIGTERM. It runs last, so the stopped backend is not started again.
+  // 5. Resume after SIGTERM: many Parley clients first (the drained pod is started again), then both systems.
+  if (scenarios.has("resume") && systemNames.includes("parley") && settings.resumeClients > 0) {
+    await quiesce(everyServer, settle);
+    const clients = settings.resumeClients;
+    const scale = { clients, users: Math.max(2, Math.ceil(clients / 10)), workers: 4, rate: 5, leadMs: 1_000, tailMs: 1_000, maxMs: 20_000 };
+    const r = await runResumeAtScale(infra, { ...scale, drainMs: settings.drainMs, bodyBytes: settings.bodyBytes, tag: nextTag() }, say);
+    results.resumeScale = r;
+    if (r.lost > 0 || r.duplicates > 0 || r.resumed < r.live) {
+      results.problems.push(`parley resume at scale: ${r.resumed}/${r.live} resumed, lost ${r.lost}, duplicated ${r.duplicates}`);
+    }
+    say(`resume at scale: ${r.resumed}/${r.live} back within ${fmt(r.resumeMsMax, 0)} ms, lost ${r.lost}, dup ${r.duplicates}`);
+  }
+  // Both systems, a few receivers; it runs last, so the stopped backend is not started again.
   for (const name of scenarios.has("resume") ? systemNames : []) {
     await quiesce(everyServer);
     const result = await runResume(systems[name], population, {

@@ -9,11 +9,11 @@
 // The streams belong to a few hundred users signed up for it (sign-up is a
 // slow scrypt), several streams each: streams per user matter for presence,
 // not for the memory of a stream.
-import { fork, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ParleyApi } from "../../services/client/api.js";
 import { mapLimit } from "./parley-driver.js";
+import { IpcWorker } from "./ipc-worker.js";
 import type { WorkerReply, WorkerRequest } from "./memory-streams.js";
 import { readProc } from "./procstat.js";
 import { sleep } from "./session.js";
@@ -113,31 +113,16 @@ const fdCount = (pid: number) => {
   }
 };
 
-class StreamWorker {
-  private readonly child: ChildProcess;
-  private reply: ((reply: WorkerReply) => void) | undefined;
-
-  constructor() {
-    this.child = fork(WORKER, [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "inherit", "ipc"] });
-    this.child.on("message", (message: WorkerReply) => this.reply?.(message));
-  }
-
-  open(request: WorkerRequest & { open: unknown }): Promise<WorkerReply["opened"]> {
-    return new Promise((resolve, reject) => {
-      this.child.once("exit", (code) => reject(new Error(`stream worker exited (${code})`)));
-      this.reply = (reply) => resolve(reply.opened);
-      this.child.send(request);
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once("exit", resolve));
-    this.child.send({ close: true } satisfies WorkerRequest);
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
+/** Signs up `names` on `address` (a few at a time: each is a scrypt on the pod); their session tokens, in order. */
+export function signUpMany(address: string, names: string[]): Promise<string[]> {
+  return mapLimit(names, 8, async (name) => {
+    const api = new ParleyApi(address);
+    try {
+      return (await api.signUp(name, "bench-password")).token;
+    } finally {
+      api.close();
+    }
+  });
 }
 
 export async function runMemory(infra: Infra, options: MemoryOptions, say: (line: string) => void): Promise<MemoryResult> {
@@ -145,20 +130,12 @@ export async function runMemory(infra: Infra, options: MemoryOptions, say: (line
   const most = options.levels[options.levels.length - 1];
   if (!(fdLimit > most + 500)) say(`memory: the open-files limit is ${fdLimit}, too low for ${most} streams on one pod (ulimit -n)`);
   const auth = infra.pods[0].address;
-  const tokens = await mapLimit(
+  const tokens = await signUpMany(
+    auth,
     Array.from({ length: options.users }, (_, i) => `${options.tag}m${i}`),
-    8,
-    async (name) => {
-      const api = new ParleyApi(auth);
-      try {
-        return (await api.signUp(name, "bench-password")).token;
-      } finally {
-        api.close();
-      }
-    },
   );
   const pod = await infra.launchPod("mem-1", { SERVICES: "chat" }, POD_ARGS);
-  const workers = Array.from({ length: options.workers }, () => new StreamWorker());
+  const workers = Array.from({ length: options.workers }, () => new IpcWorker<WorkerRequest, WorkerReply>(WORKER));
   try {
     await sleep(2_000);
     const idle = await settledSplit(pod);
@@ -178,7 +155,7 @@ export async function runMemory(infra: Infra, options: MemoryOptions, say: (line
           const count = share(w);
           const request = { open: { address: pod.address, tokens, count, from } };
           from += count;
-          return worker.open(request);
+          return worker.request(request).then((reply) => reply.opened);
         }),
       );
       const openMs = performance.now() - started;
@@ -207,7 +184,7 @@ export async function runMemory(infra: Infra, options: MemoryOptions, say: (line
     }
     return result;
   } finally {
-    await Promise.all(workers.map((w) => w.close()));
+    await Promise.all(workers.map((w) => w.close({ close: true })));
     await pod.process.stop("SIGTERM", 10_000);
   }
 }
