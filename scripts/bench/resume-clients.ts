@@ -5,7 +5,8 @@
 //   { open: { addresses, tokens, count, from, tag } } → { opened: { live, failed, firstError } }
 //   { status: true } → { status: { resumed, received } }: streams live again after a
 //     drain, and distinct messages of `tag` received, all streams together;
-//   { report: true } → { report: ClientReport[] };
+//   { report: true } → { report: { clients, cpuPercent } }: each stream's record, and this
+//     process's CPU (% of a core) from the first drain frame to the last resume;
 //   { close: true } → closes every stream and exits.
 import { ReconnectingClient } from "../../services/client/reconnecting-client.js";
 import { decodeBody } from "./workload.js";
@@ -13,6 +14,9 @@ import { decodeBody } from "./workload.js";
 export interface ClientReport {
   /** When the stream was live again after losing its pod (epoch ms, sub-ms precision), or null. */
   resumedAt: number | null;
+  /** When the drain frame arrived, and when the new pod said `ready` (epoch ms), or null. */
+  drainAt: number | null;
+  readyAt: number | null;
   /** The pod it resumed on. */
   pod: string;
   /** Distinct message numbers of the tag it received. */
@@ -29,7 +33,7 @@ export type ResumeWorkerRequest =
 export type ResumeWorkerReply =
   | { opened: { live: number; failed: number; firstError?: string } }
   | { status: { resumed: number; received: number } }
-  | { report: ClientReport[] };
+  | { report: { clients: ClientReport[]; cpuPercent: number } };
 
 const OPEN_CONCURRENCY = 32;
 const LIVE_TIMEOUT_MS = 60_000;
@@ -43,6 +47,13 @@ interface Tracked {
 const tracked: Tracked[] = [];
 let received = 0;
 let resumed = 0;
+/** This process's CPU (µs) and the time at the first drain frame and at the last resume: its load during the outage. */
+let outageStart: { cpu: number; at: number } | undefined;
+let outageEnd: { cpu: number; at: number } | undefined;
+const cpuNow = () => {
+  const { user, system } = process.cpuUsage();
+  return { cpu: user + system, at: now() };
+};
 
 function openOne(addresses: string[], token: string, tag: string): Promise<true | string> {
   const client = new ReconnectingClient({
@@ -51,11 +62,18 @@ function openOne(addresses: string[], token: string, tag: string): Promise<true 
     channelOptions: { "grpc.use_local_subchannel_pool": 1 },
     backoff: { initialMs: 100, maxMs: 2_000 },
   });
-  const entry: Tracked = { client, report: { resumedAt: null, pod: "", received: [], duplicates: 0 }, seen: new Set() };
+  const entry: Tracked = { client, report: { resumedAt: null, drainAt: null, readyAt: null, pod: "", received: [], duplicates: 0 }, seen: new Set() };
   tracked.push(entry);
   let pod = "";
   let caughtUp = 0;
-  client.on("ready", (ready) => (pod = ready.pod));
+  client.on("ready", (ready) => {
+    pod = ready.pod;
+    if (entry.report.drainAt !== null && entry.report.readyAt === null) entry.report.readyAt = now();
+  });
+  client.on("drain", () => {
+    outageStart ??= cpuNow();
+    entry.report.drainAt ??= now();
+  });
   client.on("message", (message) => {
     const body = decodeBody(message.body);
     if (body?.tag !== tag) return;
@@ -76,6 +94,7 @@ function openOne(addresses: string[], token: string, tag: string): Promise<true 
         entry.report.resumedAt = now();
         entry.report.pod = pod;
         resumed += 1;
+        outageEnd = cpuNow();
       }
     });
     client.on("disconnected", ({ willRetry, code, details }) => {
@@ -111,8 +130,13 @@ const reply = (message: ResumeWorkerReply) => process.send?.(message);
 process.on("message", (message: ResumeWorkerRequest) => {
   if ("open" in message) void open(message.open).then(reply);
   else if ("status" in message) reply({ status: { resumed, received } });
-  else if ("report" in message) reply({ report: tracked.map((t) => ({ ...t.report, received: [...t.seen] })) });
-  else {
+  else if ("report" in message) {
+    const cpuPercent =
+      outageStart && outageEnd && outageEnd.at > outageStart.at
+        ? ((outageEnd.cpu - outageStart.cpu) / 1000 / (outageEnd.at - outageStart.at)) * 100
+        : Number.NaN;
+    reply({ report: { clients: tracked.map((t) => ({ ...t.report, received: [...t.seen] })), cpuPercent } });
+  } else {
     for (const t of tracked) t.client.close();
     process.exit(0);
   }

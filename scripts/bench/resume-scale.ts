@@ -46,6 +46,13 @@ export interface ResumeScaleResult {
   /** From the SIGTERM until half of, and all of, the clients were live again, ms. */
   resumeMsP50: number;
   resumeMsMax: number;
+  /** Per client, drain frame → `ready` from the new pod (connect, authenticate, open), and `ready` → caught up (replay), ms. */
+  drainToReadyMsP50: number;
+  drainToReadyMsMax: number;
+  readyToCaughtUpMsP50: number;
+  readyToCaughtUpMsMax: number;
+  /** The load-generator processes' CPU during the outage (% of one core each): near 100 means they were the limit. */
+  workerCpuPercent: number[];
   /** From the SIGTERM to the drained pod's exit, ms. */
   exitMs: number;
   sent: number;
@@ -141,7 +148,10 @@ export async function runResumeAtScale(infra: Infra, options: ResumeScaleOptions
       if (statuses.reduce((n, s) => n + s.received, 0) >= acked.size * live && acked.size === sentAt.length) break;
       await sleep(100);
     }
-    const reports = (await Promise.all(workers.map((w) => ask(w, { report: true }, "report") as Promise<ClientReport[]>))).flat();
+    const workerReports = await Promise.all(
+      workers.map((w) => ask(w, { report: true }, "report") as Promise<{ clients: ClientReport[]; cpuPercent: number }>),
+    );
+    const reports = workerReports.flatMap((w) => w.clients);
     await victim.process.exited;
 
     const resumedOn: Record<string, number> = {};
@@ -158,6 +168,15 @@ export async function runResumeAtScale(infra: Infra, options: ResumeScaleOptions
       for (const k of acked) if (!got.has(k)) lost += 1;
     }
     times.sort((a, b) => a - b);
+    const phase = (pick: (r: ClientReport) => number | null) =>
+      reports
+        .map(pick)
+        .filter((x): x is number => x !== null && Number.isFinite(x))
+        .sort((a, b) => a - b);
+    const toReady = phase((r) => (r.readyAt !== null && r.drainAt !== null ? r.readyAt - r.drainAt : null));
+    const toCaughtUp = phase((r) => (r.resumedAt !== null && r.readyAt !== null ? r.resumedAt - r.readyAt : null));
+    const p50 = (xs: number[]) => (xs.length ? xs[Math.floor((xs.length - 1) / 2)] : Number.NaN);
+    const max = (xs: number[]) => (xs.length ? xs[xs.length - 1] : Number.NaN);
     const lastResume = times.length > 0 ? killedAt + times[times.length - 1] : now();
     return {
       clients: options.clients,
@@ -167,6 +186,11 @@ export async function runResumeAtScale(infra: Infra, options: ResumeScaleOptions
       resumedOn,
       resumeMsP50: times.length ? times[Math.floor((times.length - 1) / 2)] : Number.NaN,
       resumeMsMax: times.length === live ? times[times.length - 1] : Number.POSITIVE_INFINITY,
+      drainToReadyMsP50: p50(toReady),
+      drainToReadyMsMax: max(toReady),
+      readyToCaughtUpMsP50: p50(toCaughtUp),
+      readyToCaughtUpMsMax: max(toCaughtUp),
+      workerCpuPercent: workerReports.map((w) => w.cpuPercent),
       exitMs: (exitedAt || now()) - killedAt,
       sent: sentAt.length,
       acked: acked.size,
