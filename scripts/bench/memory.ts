@@ -125,7 +125,11 @@ export function signUpMany(address: string, names: string[]): Promise<string[]> 
   });
 }
 
-export async function runMemory(infra: Infra, options: MemoryOptions, say: (line: string) => void): Promise<MemoryResult> {
+export async function runMemory(
+  infra: Pick<Infra, "pods" | "launchPod">,
+  options: MemoryOptions,
+  say: (line: string) => void,
+): Promise<MemoryResult> {
   const fdLimit = openFilesLimit();
   const most = options.levels[options.levels.length - 1];
   if (!(fdLimit > most + 500)) say(`memory: the open-files limit is ${fdLimit}, too low for ${most} streams on one pod (ulimit -n)`);

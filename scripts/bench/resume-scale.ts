@@ -68,7 +68,11 @@ type Worker = IpcWorker<ResumeWorkerRequest, ResumeWorkerReply>;
 const ask = async <K extends string>(worker: Worker, request: ResumeWorkerRequest, key: K) =>
   ((await worker.request(request)) as Record<K, unknown>)[key];
 
-export async function runResumeAtScale(infra: Infra, options: ResumeScaleOptions, say: (line: string) => void): Promise<ResumeScaleResult> {
+export async function runResumeAtScale(
+  infra: Pick<Infra, "pods" | "restart">,
+  options: ResumeScaleOptions,
+  say: (line: string) => void,
+): Promise<ResumeScaleResult> {
   const [victim, survivor] = infra.pods;
   const tokens = await signUpMany(
     survivor.address,

@@ -1,0 +1,103 @@
+// The benchmark's scale scenarios, checked small against pods that run the
+// production build (built here into a scratch folder, run by plain node):
+// the memory scenario measures a chat pod idle and with idle streams, each
+// on a connection of its own; the resume at scale drains a pod under its
+// clients and counts them back on the other pod, with nothing lost.
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import test from "ava";
+import { runMemory } from "../scripts/bench/memory.js";
+import { spawnServer, waitListening } from "../scripts/bench/processes.js";
+import { runResumeAtScale } from "../scripts/bench/resume-scale.js";
+import type { Backend } from "../scripts/bench/setup.js";
+import { freshDatabase, freshRedis } from "./helpers/infra.js";
+import { NO_RATE_LIMIT } from "./helpers/servers.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+// Inside the repository (git-ignored): the bundles import node_modules from there.
+const OUT = join(".tmp", `build-test-${randomBytes(4).toString("hex")}`);
+
+test.serial.before(() => {
+  execFileSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "build.ts"), "--out", OUT], { stdio: "inherit" });
+});
+test.after.always(() => rmSync(join(ROOT, OUT), { recursive: true, force: true }));
+
+/** Starts pods of the build on one Postgres and Redis, as the bench's setup does. */
+async function cluster(t: { teardown(fn: () => Promise<void>): void }) {
+  const databaseUrl = await freshDatabase();
+  const redis = await freshRedis();
+  t.teardown(() => redis.stop());
+  const launched: Backend[] = [];
+  t.teardown(async () => {
+    await Promise.all(launched.map((b) => b.process.stop("SIGKILL", 0)));
+  });
+  const launch = async (name: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], port = 0): Promise<Backend> => {
+    const proc = spawnServer(name, process.execPath, [...nodeArgs, join(ROOT, OUT, "services", "main.js")], {
+      ...process.env,
+      ...NO_RATE_LIMIT,
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redis.url,
+      GRPC_PORT: String(port),
+      WEB_PORT: "off",
+      POD_NAME: name,
+      LOG_LEVEL: "warn",
+      ...env,
+    });
+    const bound = await waitListening(proc, 60_000, port === 0 ? undefined : port);
+    const backend: Backend = { name, process: proc, address: `127.0.0.1:${bound}`, port: bound, pids: () => [proc.pid] };
+    launched.push(backend);
+    return backend;
+  };
+  // One after the other: the first applies the migrations.
+  const pods = [await launch("pod-1"), await launch("pod-2")];
+  return { pods, launch };
+}
+
+test.serial("the memory scenario measures an idle chat pod and its idle streams, each on its own connection", async (t) => {
+  const { pods, launch } = await cluster(t);
+  const said: string[] = [];
+  const result = await runMemory(
+    { pods, launchPod: (name, env, nodeArgs) => launch(name, env, nodeArgs) },
+    { levels: [20, 60], users: 4, workers: 2, tag: "t" },
+    (line) => said.push(line),
+  );
+  t.true(result.idle.rss > 10 * 2 ** 20, "an idle pod's RSS, read after a collection");
+  t.true(result.idle.heapUsed > 0 && result.idle.heapUsed < result.idle.rss);
+  t.deepEqual(
+    result.levels.map((l) => [l.streams, l.live, l.failed]),
+    [
+      [20, 20, 0],
+      [60, 60, 0],
+    ],
+  );
+  // Each stream holds a socket of its own on the pod: no two share an HTTP/2 connection.
+  for (const level of result.levels) t.true(level.fds - result.idleFds >= level.streams, `${level.fds} fds for ${level.streams} streams`);
+  for (const level of result.levels) t.true(Number.isFinite(level.perStreamBytes) && Number.isFinite(level.heapPerStreamBytes));
+  t.is(said.length, 3);
+});
+
+test.serial("the resume at scale drains a pod under its clients; all come back on the other pod with nothing lost", async (t) => {
+  const { pods, launch } = await cluster(t);
+  const restart = async (backend: Backend) => {
+    const fresh = await launch(backend.name);
+    Object.assign(backend, { process: fresh.process, address: fresh.address, port: fresh.port });
+  };
+  const result = await runResumeAtScale(
+    { pods, restart },
+    { clients: 40, users: 4, workers: 2, rate: 10, leadMs: 1_000, tailMs: 500, maxMs: 20_000, drainMs: 10_000, bodyBytes: 64, tag: "t" },
+    () => undefined,
+  );
+  t.is(result.live, 40);
+  t.is(result.resumed, 40);
+  t.deepEqual(result.resumedOn, { "pod-2": 40 });
+  t.true(Number.isFinite(result.resumeMsMax) && result.resumeMsMax >= result.resumeMsP50);
+  t.true(result.drainToReadyMsP50 >= 0 && result.readyToCaughtUpMsP50 >= 0);
+  t.true(result.acked > 0 && result.sentDuringOutage > 0, "messages were sent while the clients were away");
+  t.is(result.lost, 0);
+  t.is(result.duplicates, 0);
+  // The drained pod was started again.
+  t.true(pods[0].process.alive);
+});
