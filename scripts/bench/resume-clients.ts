@@ -6,7 +6,8 @@
 //   { status: true } → { status: { resumed, received } }: streams live again after a
 //     drain, and distinct messages of `tag` received, all streams together;
 //   { report: true } → { report: { clients, cpuPercent } }: each stream's record, and this
-//     process's CPU (% of a core) from the first drain frame to the last resume;
+//     process's CPU (% of a core) from the first drain frame to the last resume, and the
+//     presence frames its streams received since the first drain frame;
 //   { close: true } → closes every stream and exits.
 import { ReconnectingClient } from "../../services/client/reconnecting-client.js";
 import { decodeBody } from "./workload.js";
@@ -33,7 +34,7 @@ export type ResumeWorkerRequest =
 export type ResumeWorkerReply =
   | { opened: { live: number; failed: number; firstError?: string } }
   | { status: { resumed: number; received: number } }
-  | { report: { clients: ClientReport[]; cpuPercent: number } };
+  | { report: { clients: ClientReport[]; cpuPercent: number; presenceFrames: number } };
 
 const OPEN_CONCURRENCY = 32;
 const LIVE_TIMEOUT_MS = 60_000;
@@ -47,6 +48,8 @@ interface Tracked {
 const tracked: Tracked[] = [];
 let received = 0;
 let resumed = 0;
+/** Presence frames received by all streams since the first drain frame. */
+let presenceFrames = 0;
 /** This process's CPU (µs) and the time at the first drain frame and at the last resume: its load during the outage. */
 let outageStart: { cpu: number; at: number } | undefined;
 let outageEnd: { cpu: number; at: number } | undefined;
@@ -69,6 +72,9 @@ function openOne(addresses: string[], token: string, tag: string): Promise<true 
   client.on("ready", (ready) => {
     pod = ready.pod;
     if (entry.report.drainAt !== null && entry.report.readyAt === null) entry.report.readyAt = now();
+  });
+  client.on("presence", () => {
+    if (outageStart) presenceFrames += 1;
   });
   client.on("drain", () => {
     outageStart ??= cpuNow();
@@ -135,7 +141,7 @@ process.on("message", (message: ResumeWorkerRequest) => {
       outageStart && outageEnd && outageEnd.at > outageStart.at
         ? ((outageEnd.cpu - outageStart.cpu) / 1000 / (outageEnd.at - outageStart.at)) * 100
         : Number.NaN;
-    reply({ report: { clients: tracked.map((t) => ({ ...t.report, received: [...t.seen] })), cpuPercent } });
+    reply({ report: { clients: tracked.map((t) => ({ ...t.report, received: [...t.seen] })), cpuPercent, presenceFrames } });
   } else {
     for (const t of tracked) t.client.close();
     process.exit(0);

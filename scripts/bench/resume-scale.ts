@@ -53,6 +53,8 @@ export interface ResumeScaleResult {
   readyToCaughtUpMsMax: number;
   /** The load-generator processes' CPU during the outage (% of one core each): near 100 means they were the limit. */
   workerCpuPercent: number[];
+  /** Presence frames all clients received from the first drain frame to the report: what the move cost in presence traffic. */
+  presenceFrames: number;
   /** From the SIGTERM to the drained pod's exit, ms. */
   exitMs: number;
   sent: number;
@@ -153,7 +155,7 @@ export async function runResumeAtScale(
       await sleep(100);
     }
     const workerReports = await Promise.all(
-      workers.map((w) => ask(w, { report: true }, "report") as Promise<{ clients: ClientReport[]; cpuPercent: number }>),
+      workers.map((w) => ask(w, { report: true }, "report") as Promise<{ clients: ClientReport[]; cpuPercent: number; presenceFrames: number }>),
     );
     const reports = workerReports.flatMap((w) => w.clients);
     await victim.process.exited;
@@ -195,6 +197,7 @@ export async function runResumeAtScale(
       readyToCaughtUpMsP50: p50(toCaughtUp),
       readyToCaughtUpMsMax: max(toCaughtUp),
       workerCpuPercent: workerReports.map((w) => w.cpuPercent),
+      presenceFrames: workerReports.reduce((n, w) => n + w.presenceFrames, 0),
       exitMs: (exitedAt || now()) - killedAt,
       sent: sentAt.length,
       acked: acked.size,

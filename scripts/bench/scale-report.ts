@@ -60,7 +60,7 @@ export function resumeScaleLines(r: ResumeScaleResult): string[] {
       ],
     ),
     `(per client: drain → ready on the new pod p50 ${fmt(r.drainToReadyMsP50, 0)} ms, max ${fmt(r.drainToReadyMsMax, 0)} ms; ready → caught up p50 ${fmt(r.readyToCaughtUpMsP50, 0)} ms, max ${fmt(r.readyToCaughtUpMsMax, 0)} ms;`,
-    ` load-generator processes' CPU meanwhile ${r.workerCpuPercent.map((c) => `${fmt(c, 0)}%`).join(" ")} of a core each;`,
+    ` load-generator processes' CPU meanwhile ${r.workerCpuPercent.map((c) => `${fmt(c, 0)}%`).join(" ")} of a core each; presence frames received since the drain ${r.presenceFrames};`,
     " lost: (client, acknowledged message) pairs never delivered; dup: after the client's own de-duplication by seq)",
     "",
   ];
