@@ -22,8 +22,12 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # The production build (scripts/build.ts, `npm run build`): plain JavaScript in
 # dist/, with the Lua scripts, the migrations and the pre-built browser app.
-# It runs on the production dependencies: esbuild and tsx are among them.
-FROM deps AS build
+# Its own install with the dev tools, so that it works wherever esbuild and tsx
+# are listed; only dist/ leaves this stage.
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY gen ./gen
 COPY services ./services

@@ -12,7 +12,7 @@
 // rewritten to the URL its source file would have under dist/
 // (services/chat/presence-redis.ts → dist/services/chat/presence-redis.js),
 // and the files are copied to the same places under dist/.
-import { cpSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -33,8 +33,8 @@ const ENTRIES = [
   "services/controller/main.ts",
   "services/db/migrate-cli.ts",
   "services/client/terminal.ts",
-  // The benchmark's Socket.IO servers, so that both systems run built JavaScript.
-  "scripts/bench/socketio-server.ts",
+  // The benchmark's Socket.IO servers, so that both systems run built JavaScript. Not in the image (no scripts/ there).
+  ...["scripts/bench/socketio-server.ts"].filter((entry) => existsSync(join(ROOT, entry))),
 ];
 
 /** Folders the code reads at run time, copied to the same place under dist/. */

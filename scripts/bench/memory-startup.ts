@@ -1,8 +1,9 @@
 // `npx tsx scripts/bench/memory-startup.ts [--runs N]`: what the production
 // build changes for one server process. Starts the server N times each way,
-// alternated (TypeScript through tsx, then the built JavaScript in dist/), in
-// the embedded mode (PGlite, no Redis) and as a cluster-mode chat pod (a
-// private Postgres and Redis), and prints the medians of the time from spawn
+// alternated (TypeScript through tsx, the built JavaScript in dist/, and
+// the same with --enable-source-maps as the image runs it), in the embedded
+// mode (PGlite on a folder an unmeasured first start made, no Redis) and as a
+// cluster-mode chat pod (a private Postgres and Redis), and prints the medians of the time from spawn
 // to the "gRPC server listening" log line and of the RSS once the process has
 // sat idle for IDLE_MS. Builds dist/ first.
 import { execFileSync, spawn } from "node:child_process";
@@ -18,9 +19,11 @@ const IDLE_MS = 5_000;
 const { values } = parseArgs({ options: { runs: { type: "string", default: "5" } } });
 const runs = Number(values.runs);
 
-const ways = {
+const ways: Record<string, string[]> = {
   tsx: ["--import", "tsx", join(ROOT, "services/main.ts")],
   built: [join(ROOT, "dist/services/main.js")],
+  // As the image and `npm start` run it: stack traces point at the TypeScript.
+  "built+maps": ["--enable-source-maps", join(ROOT, "dist/services/main.js")],
 };
 
 /** One start: ms until the listening line, and RSS in bytes after IDLE_MS of idling. */
@@ -63,7 +66,7 @@ try {
   // The first starts create PGlite's folder and apply the migrations: not measured.
   for (const env of Object.values(modes)) await once(ways.built, env());
   for (const [mode, env] of Object.entries(modes)) {
-    const results: Record<string, { ms: number[]; rss: number[] }> = { tsx: { ms: [], rss: [] }, built: { ms: [], rss: [] } };
+    const results: Record<string, { ms: number[]; rss: number[] }> = Object.fromEntries(Object.keys(ways).map((way) => [way, { ms: [], rss: [] }]));
     for (let i = 0; i < runs; i++) {
       for (const [way, args] of Object.entries(ways)) {
         const r = await once(args, env());
@@ -74,7 +77,7 @@ try {
     for (const [way, r] of Object.entries(results)) {
       const ms = r.ms.map((x) => x.toFixed(0)).join(" ");
       process.stdout.write(
-        `${mode.padEnd(9)} ${way.padEnd(6)} start ${median(r.ms).toFixed(0)} ms (runs: ${ms}), idle RSS ${(median(r.rss) / 2 ** 20).toFixed(1)} MiB\n`,
+        `${mode.padEnd(9)} ${way.padEnd(10)} start ${median(r.ms).toFixed(0)} ms (runs: ${ms}), idle RSS ${(median(r.rss) / 2 ** 20).toFixed(1)} MiB\n`,
       );
     }
   }
