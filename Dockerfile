@@ -11,7 +11,11 @@
 # NOT BUILT OR RUN HERE: no Docker engine runs on the development machines or in
 # CI, so this file has never been built, and the image has never been started.
 # What was checked offline: the k8s manifests that use it (npm test,
-# test/k8s-manifests.test.ts). Build it with `docker build -t parley .`.
+# test/k8s-manifests.test.ts), and the stages' files by hand in plain folders:
+# the build stage's copies (sources without tests, scripts/build.ts) build,
+# and dist/ alone with node_modules starts the server (embedded, serving the
+# pre-built app), applies the migrations, and starts the controller and the
+# terminal client. Build it with `docker build -t parley .`.
 
 # Production dependencies only, from the lockfile. Own stage so the npm cache
 # stays out of the image and this layer is reused until package*.json change.
