@@ -1,11 +1,12 @@
-// The benchmark's scale scenarios, checked small against pods that run the
-// production build (built here into a scratch folder, run by plain node):
+// The production build (built here into a scratch folder, run by plain node)
+// serves the pre-built browser app without bundling at start-up; and the
+// benchmark's scale scenarios, checked small against pods of that build:
 // the memory scenario measures a chat pod idle and with idle streams, each
 // on a connection of its own; the resume at scale drains a pod under its
 // clients and counts them back on the other pod, with nothing lost.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
@@ -13,7 +14,7 @@ import { runMemory } from "../scripts/bench/memory.js";
 import { spawnServer, waitListening } from "../scripts/bench/processes.js";
 import { runResumeAtScale } from "../scripts/bench/resume-scale.js";
 import type { Backend } from "../scripts/bench/setup.js";
-import { freshDatabase, freshRedis } from "./helpers/infra.js";
+import { freshDatabase, freshRedis, scratchDir } from "./helpers/infra.js";
 import { NO_RATE_LIMIT } from "./helpers/servers.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -100,4 +101,45 @@ test.serial("the resume at scale drains a pod under its clients; all come back o
   t.is(result.duplicates, 0);
   // The drained pod was started again.
   t.true(pods[0].process.alive);
+});
+
+/** Processes whose parent is `pid` (esbuild's helper would be one). */
+function childrenOf(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+test.serial("the built server serves the pre-built app, and starts no bundler", async (t) => {
+  const proc = spawnServer("built", process.execPath, [join(ROOT, OUT, "services", "main.js")], {
+    ...process.env,
+    DATABASE_URL: undefined,
+    REDIS_URL: undefined,
+    PARLEY_DATA_DIR: scratchDir("built"),
+    GRPC_PORT: "0",
+    WEB_PORT: "0",
+    POD_NAME: "built",
+    LOG_LEVEL: "info",
+  });
+  t.teardown(() => proc.stop("SIGKILL", 0));
+  await waitListening(proc, 60_000);
+  let web: number | undefined;
+  for (let waited = 0; web === undefined && waited < 30_000; waited += 100) {
+    const line = proc.output.find((l) => l.includes('"web server listening"'));
+    if (line) web = JSON.parse(line).port as number;
+    else await new Promise((r) => setTimeout(r, 100));
+  }
+  const script = await fetch(`http://127.0.0.1:${web}/app.js`);
+  t.is(script.status, 200);
+  t.deepEqual(Buffer.from(await script.arrayBuffer()), readFileSync(join(ROOT, OUT, "services", "web", "app-built", "app.js")));
+  t.regex(await (await fetch(`http://127.0.0.1:${web}/`)).text(), /<script type="module" src="\/app.js">/);
+  t.deepEqual(childrenOf(proc.pid), [], "no esbuild helper process");
 });
