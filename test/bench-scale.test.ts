@@ -52,32 +52,41 @@ async function cluster(t: { teardown(fn: () => Promise<void>): void }) {
     launched.push(backend);
     return backend;
   };
+  /** A Socket.IO server of the build, on the same Redis. */
+  const launchSocketIo = async (name: string, nodeArgs: string[] = []): Promise<Backend> => {
+    const main = join(ROOT, OUT, "scripts", "bench", "socketio-server.js");
+    const proc = spawnServer(name, process.execPath, [...nodeArgs, main], { ...process.env, REDIS_URL: redis.url, SIO_PORT: "0", SIO_NAME: name });
+    const bound = await waitListening(proc, 60_000);
+    const backend: Backend = { name, process: proc, address: `127.0.0.1:${bound}`, port: bound, pids: () => [proc.pid] };
+    launched.push(backend);
+    return backend;
+  };
   // One after the other: the first applies the migrations.
   const pods = [await launch("pod-1"), await launch("pod-2")];
-  return { pods, launch };
+  return { pods, launch, launchSocketIo };
 }
 
-test.serial("the memory scenario measures an idle chat pod and its idle streams, each on its own connection", async (t) => {
-  const { pods, launch } = await cluster(t);
+test.serial("the memory scenario measures an idle server and its idle connections, each its own, for both systems", async (t) => {
+  const { pods, launch, launchSocketIo } = await cluster(t);
+  const infra = { pods, launchPod: (name: string, env: NodeJS.ProcessEnv, nodeArgs?: string[]) => launch(name, env, nodeArgs), launchSocketIo };
   const said: string[] = [];
-  const result = await runMemory(
-    { pods, launchPod: (name, env, nodeArgs) => launch(name, env, nodeArgs) },
-    { levels: [20, 60], users: 4, workers: 2, tag: "t" },
-    (line) => said.push(line),
-  );
-  t.true(result.idle.rss > 10 * 2 ** 20, "an idle pod's RSS, read after a collection");
-  t.true(result.idle.heapUsed > 0 && result.idle.heapUsed < result.idle.rss);
-  t.deepEqual(
-    result.levels.map((l) => [l.streams, l.live, l.failed]),
-    [
-      [20, 20, 0],
-      [60, 60, 0],
-    ],
-  );
-  // Each stream holds a socket of its own on the pod: no two share an HTTP/2 connection.
-  for (const level of result.levels) t.true(level.fds - result.idleFds >= level.streams, `${level.fds} fds for ${level.streams} streams`);
-  for (const level of result.levels) t.true(Number.isFinite(level.perStreamBytes) && Number.isFinite(level.heapPerStreamBytes));
-  t.is(said.length, 3);
+  for (const system of ["parley", "socketio"] as const) {
+    const result = await runMemory(infra, { system, levels: [20, 60], users: 4, workers: 2, tag: `t${system}` }, (line) => said.push(line));
+    t.is(result.system, system);
+    t.true(result.idle.rss > 10 * 2 ** 20, "an idle server's RSS, read after a collection");
+    t.true(result.idle.heapUsed > 0 && result.idle.heapUsed < result.idle.rss);
+    t.deepEqual(
+      result.levels.map((l) => [l.streams, l.live, l.failed]),
+      [
+        [20, 20, 0],
+        [60, 60, 0],
+      ],
+    );
+    // Each stream holds a socket of its own on the server: no two share a connection.
+    for (const level of result.levels) t.true(level.fds - result.idleFds >= level.streams, `${system}: ${level.fds} fds for ${level.streams}`);
+    for (const level of result.levels) t.true(Number.isFinite(level.perStreamBytes) && Number.isFinite(level.heapPerStreamBytes));
+  }
+  t.is(said.length, 6);
 });
 
 test.serial("the resume at scale drains a pod under its clients; all come back on the other pod with nothing lost", async (t) => {

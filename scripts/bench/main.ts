@@ -315,11 +315,14 @@ async function main(): Promise<void> {
     }
   }
 
-  // 4. Memory: one chat pod of its own, idle and with many idle streams.
+  // 4. Memory: one server of its own per system, idle and with many idle connections.
   if (scenarios.has("memory")) {
     await quiesce(everyServer, settle);
     const levels = settings.memoryStreams;
-    results.memory = await runMemory(infra, { levels, users: settings.memoryUsers, workers: 4, tag: nextTag() }, say);
+    results.memory = [];
+    for (const system of systemNames) {
+      results.memory.push(await runMemory(infra, { system, levels, users: settings.memoryUsers, workers: 4, tag: nextTag() }, say));
+    }
   }
 
   // 5. Resume after SIGTERM: many Parley clients first (the drained pod is started again), then both systems.

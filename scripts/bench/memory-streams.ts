@@ -1,15 +1,20 @@
 // A load-generator process of the memory scenario (scripts/bench/memory.ts):
-// it holds idle Connect streams open on one pod, each on an HTTP/2 connection
-// of its own, and answers its parent over the IPC channel:
-//   { open: { address, tokens, count, from } } → opens `count` more streams,
-//     user i's token being tokens[(from + i) % tokens.length], and replies
+// it holds idle connections open on one server, and answers its parent over
+// the IPC channel. Parley: Connect streams, each on an HTTP/2 connection of its
+// own; Socket.IO: sockets (WebSocket transport, no shared Manager).
+//   { open: { system, address, tokens, count, from } } → opens `count` more,
+//     stream i's credential (Parley: a token; Socket.IO: a username) being
+//     tokens[(from + i) % tokens.length], and replies
 //     { opened: { live, failed, firstError } } once each is caught up or refused;
 //   { close: true } → closes every stream and exits.
 // Spreading the streams over several such processes keeps the load generator
 // from being the limit (each client costs it a channel, a socket and timers).
+import { io, type Socket } from "socket.io-client";
 import { ReconnectingClient } from "../../services/client/reconnecting-client.js";
+import type { SystemName } from "./workload.js";
 
 export interface OpenRequest {
+  system: SystemName;
   address: string;
   tokens: string[];
   count: number;
@@ -22,7 +27,7 @@ export type WorkerReply = { opened: { live: number; failed: number; firstError?:
 const OPEN_CONCURRENCY = 64;
 const LIVE_TIMEOUT_MS = 60_000;
 
-const clients: ReconnectingClient[] = [];
+const clients: { close(): void }[] = [];
 
 /** Opens one stream and resolves once it is caught up (true) or refused or too slow (false, with why). */
 function openOne(address: string, token: string): Promise<true | string> {
@@ -49,7 +54,24 @@ function openOne(address: string, token: string): Promise<true | string> {
   });
 }
 
-async function open({ address, tokens, count, from }: OpenRequest): Promise<WorkerReply> {
+/** Opens one Socket.IO socket and resolves once it is connected (true) or refused (why). */
+function openSocket(address: string, username: string): Promise<true | string> {
+  const socket: Socket = io(`http://${address}`, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { username } });
+  clients.push(socket);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(`not connected within ${LIVE_TIMEOUT_MS} ms`), LIVE_TIMEOUT_MS);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    socket.once("connect_error", (err) => {
+      clearTimeout(timer);
+      resolve(`refused: ${err.message}`);
+    });
+  });
+}
+
+async function open({ system, address, tokens, count, from }: OpenRequest): Promise<WorkerReply> {
   let next = 0;
   let live = 0;
   let failed = 0;
@@ -57,7 +79,8 @@ async function open({ address, tokens, count, from }: OpenRequest): Promise<Work
   const worker = async () => {
     while (next < count) {
       const i = next++;
-      const outcome = await openOne(address, tokens[(from + i) % tokens.length]);
+      const credential = tokens[(from + i) % tokens.length];
+      const outcome = await (system === "parley" ? openOne(address, credential) : openSocket(address, credential));
       if (outcome === true) live += 1;
       else {
         failed += 1;

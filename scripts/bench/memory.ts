@@ -4,7 +4,8 @@
 // on it in steps (1k, 5k, 10k in all by default), each on an HTTP/2 connection
 // of its own, from several load-generator processes (memory-streams.ts), and
 // after each step the pod is garbage-collected again and its RSS read.
-// Per stream: (RSS at N − idle RSS) ÷ N.
+// Per stream: (RSS at N − idle RSS) ÷ N. The same for a Socket.IO server of
+// its own (on the same Redis) and idle sockets.
 //
 // The streams belong to a few hundred users signed up for it (sign-up is a
 // slow scrypt), several streams each: streams per user matter for presence,
@@ -18,6 +19,7 @@ import type { WorkerReply, WorkerRequest } from "./memory-streams.js";
 import { readProc } from "./procstat.js";
 import { sleep } from "./session.js";
 import type { Backend, Infra } from "./setup.js";
+import type { SystemName } from "./workload.js";
 
 const WORKER = fileURLToPath(new URL("./memory-streams.ts", import.meta.url));
 /**
@@ -30,9 +32,10 @@ const GC_HOOK = `process.on("SIGUSR2",()=>{gc();gc();process.stderr.write(JSON.s
 const POD_ARGS = ["--expose-gc", `--import=data:text/javascript,${encodeURIComponent(GC_HOOK)}`];
 
 export interface MemoryOptions {
+  system: SystemName;
   /** Cumulative stream counts to measure at, ascending (e.g. 1000, 5000, 10000). */
   levels: number[];
-  /** Users the streams belong to. */
+  /** Users the streams belong to (Parley: signed up first). */
   users: number;
   /** Load-generator processes the streams are spread over. */
   workers: number;
@@ -65,6 +68,7 @@ export interface MemoryLevel {
 }
 
 export interface MemoryResult {
+  system: SystemName;
   pod: string;
   /** The pod after start-up, one user signed in elsewhere and a full collection. */
   idle: MemorySplit;
@@ -126,26 +130,25 @@ export function signUpMany(address: string, names: string[]): Promise<string[]> 
 }
 
 export async function runMemory(
-  infra: Pick<Infra, "pods" | "launchPod">,
+  infra: Pick<Infra, "pods" | "launchPod" | "launchSocketIo">,
   options: MemoryOptions,
   say: (line: string) => void,
 ): Promise<MemoryResult> {
   const fdLimit = openFilesLimit();
   const most = options.levels[options.levels.length - 1];
   if (!(fdLimit > most + 500)) say(`memory: the open-files limit is ${fdLimit}, too low for ${most} streams on one pod (ulimit -n)`);
-  const auth = infra.pods[0].address;
-  const tokens = await signUpMany(
-    auth,
-    Array.from({ length: options.users }, (_, i) => `${options.tag}m${i}`),
-  );
-  const pod = await infra.launchPod("mem-1", { SERVICES: "chat" }, POD_ARGS);
+  const names = Array.from({ length: options.users }, (_, i) => `${options.tag}m${i}`);
+  // Socket.IO has no accounts: a username is all its server asks for.
+  const parley = options.system === "parley";
+  const tokens = parley ? await signUpMany(infra.pods[0].address, names) : names;
+  const pod = parley ? await infra.launchPod("mem-1", { SERVICES: "chat" }, POD_ARGS) : await infra.launchSocketIo("mem-sio", POD_ARGS);
   const workers = Array.from({ length: options.workers }, () => new IpcWorker<WorkerRequest, WorkerReply>(WORKER));
   try {
     await sleep(2_000);
     const idle = await settledSplit(pod);
     const idleFds = fdCount(pod.process.pid);
-    say(`memory: idle chat pod ${(idle.rss / 2 ** 20).toFixed(1)} MB RSS (heap ${(idle.heapUsed / 2 ** 20).toFixed(1)} MB used)`);
-    const result: MemoryResult = { pod: pod.name, idle, idleFds, levels: [], fdLimit };
+    say(`memory ${options.system}: idle server ${(idle.rss / 2 ** 20).toFixed(1)} MB RSS (heap ${(idle.heapUsed / 2 ** 20).toFixed(1)} MB used)`);
+    const result: MemoryResult = { system: options.system, pod: pod.name, idle, idleFds, levels: [], fdLimit };
     let open = 0;
     let live = 0;
     let failed = 0;
@@ -157,7 +160,7 @@ export async function runMemory(
       const replies = await Promise.all(
         workers.map((worker, w) => {
           const count = share(w);
-          const request = { open: { address: pod.address, tokens, count, from } };
+          const request = { open: { system: options.system, address: pod.address, tokens, count, from } };
           from += count;
           return worker.request(request).then((reply) => reply.opened);
         }),
@@ -182,7 +185,7 @@ export async function runMemory(
       };
       result.levels.push(entry);
       say(
-        `memory: ${level} idle streams (${live} live, ${failed} failed, ${entry.fds} fds): ${(split.rss / 2 ** 20).toFixed(1)} MB RSS, ${(entry.perStreamBytes / 1024).toFixed(1)} KB per stream (heap ${(entry.heapPerStreamBytes / 1024).toFixed(1)} KB); opened in ${(openMs / 1000).toFixed(1)} s`,
+        `memory ${options.system}: ${level} idle streams (${live} live, ${failed} failed, ${entry.fds} fds): ${(split.rss / 2 ** 20).toFixed(1)} MB RSS, ${(entry.perStreamBytes / 1024).toFixed(1)} KB per stream (heap ${(entry.heapPerStreamBytes / 1024).toFixed(1)} KB); opened in ${(openMs / 1000).toFixed(1)} s`,
       );
       if (failed > 0) break;
     }

@@ -239,8 +239,8 @@ export interface BenchResults {
   /** Per load scenario, the rate both systems were compared at (a third of the lower capacity unless given). */
   sharedRates: Partial<Record<ScenarioName, number>>;
   resumes: ResumeResult[];
-  /** The memory scenario's pod, and the resume of many clients, when they ran. */
-  memory?: MemoryResult;
+  /** The memory scenario's servers (one per system), and the resume of many clients, when they ran. */
+  memory?: MemoryResult[];
   resumeScale?: ResumeScaleResult;
   /** Loss or duplicates seen, with the run they were seen in. */
   problems: string[];
@@ -344,7 +344,7 @@ export function renderReport(results: BenchResults, files: string[], took: strin
       "",
     );
   }
-  if (results.memory) out.push(...memoryLines(results.memory));
+  if (results.memory?.length) out.push(...memoryLines(results.memory));
   if (results.resumeScale) out.push(...resumeScaleLines(results.resumeScale));
   if (resumes.length > 0) {
     out.push("Resume: backend 1 gets SIGTERM while a sender on backend 2 keeps sending to the receivers' group:", resumeTable(resumes));

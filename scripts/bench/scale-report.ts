@@ -6,13 +6,29 @@ import type { ResumeScaleResult } from "./resume-scale.js";
 
 const MB = 2 ** 20;
 
-/** The idle pod and each stream count: RSS, the V8 heap and what lies outside it, and the cost per stream. */
-export function memoryLines(memory: MemoryResult): string[] {
+/** Each system's idle server and each connection count: RSS, the V8 heap and what lies outside it, and the cost per connection. */
+export function memoryLines(results: MemoryResult[]): string[] {
+  const limits = results.map((m) => `${m.system}: open-files limit ${m.fdLimit}${m.firstError ? `, first failure: ${m.firstError}` : ""}`);
+  return [
+    "Memory: one server of its own (Parley: a chat pod in cluster mode; Socket.IO: a server on the same Redis; both the",
+    "production build) after a full garbage collection, idle and with N idle connections (Parley: Connect streams, each on",
+    "its own HTTP/2 connection; Socket.IO: WebSocket sockets); per connection: (RSS at N − idle RSS) ÷ N",
+    "(targets: idle pod ≤ 100 MB, ≤ 20 KB a stream):",
+    table(
+      ["system", "N", "live/failed", "RSS MB", "heap MB", "external MB", "fds", "KB/conn", "heap KB/conn", "open s"],
+      results.flatMap(memoryRows),
+    ),
+    `(${limits.join("; ")})`,
+    "",
+  ];
+}
+
+function memoryRows(memory: MemoryResult): string[][] {
   const { idle } = memory;
-  const rows = [
-    ["idle", "0", "-", fmt(idle.rss / MB), fmt(idle.heapUsed / MB), fmt(idle.external / MB), String(memory.idleFds), "-", "-", "-"],
+  return [
+    [memory.system, "idle", "-", fmt(idle.rss / MB), fmt(idle.heapUsed / MB), fmt(idle.external / MB), String(memory.idleFds), "-", "-", "-"],
     ...memory.levels.map((l) => [
-      "streams",
+      memory.system,
       String(l.streams),
       `${l.live}/${l.failed}`,
       fmt(l.split.rss / MB),
@@ -23,13 +39,6 @@ export function memoryLines(memory: MemoryResult): string[] {
       fmt(l.heapPerStreamBytes / 1024),
       fmt(l.openMs / 1000),
     ]),
-  ];
-  return [
-    "Memory: one chat pod (cluster mode, the production build) after a full garbage collection, idle and with N idle",
-    "Connect streams, each on its own HTTP/2 connection; per stream: (RSS at N − idle RSS) ÷ N (targets: idle ≤ 100 MB, ≤ 20 KB a stream):",
-    table(["state", "N", "live/failed", "RSS MB", "heap MB", "external MB", "fds", "KB/stream", "heap KB/stream", "open s"], rows),
-    `(open-files limit ${memory.fdLimit}${memory.firstError ? `; first failure: ${memory.firstError}` : ""})`,
-    "",
   ];
 }
 

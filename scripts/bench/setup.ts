@@ -38,6 +38,8 @@ export interface Infra {
   restart(backend: Backend): Promise<void>;
   /** Starts one more Parley pod (cluster mode, on a free port) with `env` added (e.g. SERVICES=chat) and `nodeArgs` given to node. */
   launchPod(name: string, env: NodeJS.ProcessEnv, nodeArgs?: string[]): Promise<Backend>;
+  /** Starts one more Socket.IO server (on the same Redis, a free port) with `nodeArgs` given to node. */
+  launchSocketIo(name: string, nodeArgs?: string[]): Promise<Backend>;
 }
 
 /** How durable the bench's Postgres is, as it reports itself: "durable" only when all three settings are on. */
@@ -173,5 +175,6 @@ export async function startInfra(log: (line: string) => void, postgresOptions: P
       backend.port = fresh.port;
     },
     launchPod: (name, env, nodeArgs) => launch(name, "parley", 0, env, nodeArgs),
+    launchSocketIo: (name, nodeArgs) => launch(name, "socketio", 0, {}, nodeArgs),
   };
 }
