@@ -15,11 +15,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { findCapacity, type CapacityResult } from "./capacity.js";
+import { runMemory } from "./memory.js";
 import { ParleyDriver } from "./parley-driver.js";
 import { cleanupAll, killAllNow } from "./processes.js";
 import { cpuOf, type ProcGroup } from "./procstat.js";
 import { fmt, renderReport, writeResults, type BenchResults } from "./report.js";
 import { runResume } from "./resume.js";
+import { runResumeAtScale } from "./resume-scale.js";
 import { backendGroup, Session, sleep, type StepResult, type System } from "./session.js";
 import { startInfra, type Backend } from "./setup.js";
 import { SocketIoDriver } from "./socketio-driver.js";
@@ -29,7 +31,7 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const USAGE = `usage: npm run bench -- [options]
   --compare            both systems, and the ratio lines (implied by a full run)
   --quick              short windows, a coarse ramp and one bisection step: under 3 minutes
-  --scenario LIST      fanout,dm,resume or all (default all)
+  --scenario LIST      fanout,dm,resume,memory or all (default all; quick's all leaves memory out)
   --system NAME        parley, socketio or both (default both)
   --users N            virtual users, each with its own connection (quick 100, full 200)
   --group-size N       members per group in fanout (default 10)
@@ -41,6 +43,9 @@ const USAGE = `usage: npm run bench -- [options]
   --bisect N           bisection steps after the ramp (quick 1, full 4)
   --resume-users N     receivers in the resume scenario (quick 10, full 50)
   --resume-rate N      messages/s during the resume scenario (default 50)
+  --resume-clients N   Parley clients on the drained pod in the resume at scale (quick 200, full 1000; 0: skip it)
+  --memory-streams LIST  idle streams on one chat pod, cumulative (quick 250,1000; full 1000,5000,10000)
+  --memory-users N     users those streams belong to (default 200)
   --fast-postgres      Postgres with fsync, synchronous_commit and full_page_writes off (as in the tests): not durable;
                        the default is production durability, and the output says which was used
   --body-bytes N       message body size (default 100)
@@ -62,6 +67,9 @@ const { values } = parseArgs({
     ramp: { type: "string" },
     "resume-users": { type: "string" },
     "resume-rate": { type: "string" },
+    "memory-streams": { type: "string" },
+    "resume-clients": { type: "string" },
+    "memory-users": { type: "string" },
     "body-bytes": { type: "string" },
     "fast-postgres": { type: "boolean", default: false },
     "max-seconds": { type: "string" },
@@ -99,17 +107,24 @@ const settings = {
   resumeRate: num("resume-rate", 50, 50, 1, 10_000),
   bodyBytes: num("body-bytes", 100, 100, 32, 4096),
   maxSeconds: num("max-seconds", 170, 3600, 10, 86_400),
+  resumeClients: num("resume-clients", 200, 1000, 0, 20_000),
+  memoryStreams: (values["memory-streams"] ?? (quick ? "250,1000" : "1000,5000,10000")).split(",").map(Number),
+  memoryUsers: num("memory-users", 200, 200, 1, 10_000),
   ramp: (values.ramp ?? (quick ? "100,400,1600,6400" : "50,100,200,400,800,1600,3200,6400,12800")).split(",").map(Number),
 };
 /** Longest wait for the servers to go idle before a step: a missed step leaves a backlog that must not bill the next. */
 const settle = quick ? 3_000 : 10_000;
+if (settings.memoryStreams.some((n, i, all) => !Number.isInteger(n) || n <= (all[i - 1] ?? 0))) {
+  process.stderr.write(`--memory-streams must be a comma list of ascending stream counts\n`);
+  process.exit(2);
+}
 if (settings.ramp.some((r) => !Number.isFinite(r) || r <= 0)) {
   process.stderr.write(`--ramp must be a comma list of positive rates\n`);
   process.exit(2);
 }
-const scenarios = new Set(values.scenario === "all" ? ["fanout", "dm", "resume"] : values.scenario.split(","));
+const scenarios = new Set(values.scenario === "all" ? ["fanout", "dm", "resume", ...(quick ? [] : ["memory"])] : values.scenario.split(","));
 for (const s of scenarios) {
-  if (!["fanout", "dm", "resume"].includes(s)) {
+  if (!["fanout", "dm", "resume", "memory"].includes(s)) {
     process.stderr.write(`unknown scenario "${s}"\n${USAGE}\n`);
     process.exit(2);
   }
@@ -205,7 +220,8 @@ async function main(): Promise<void> {
   const serverGroups = (s: System) => [...s.backends.map(backendGroup), ...s.dependencies];
   // Before each measured run, both systems' servers should be idle: one run's backlog must not bill the next.
   const everyServer = [...new Map(systemNames.flatMap((n) => serverGroups(systems[n])).map((g) => [g.name, g])).values()];
-  for (const name of systemNames) await systems[name].driver.prepare(population);
+  const needsPopulation = loadScenarios.length > 0 || scenarios.has("resume");
+  for (const name of needsPopulation ? systemNames : []) await systems[name].driver.prepare(population);
   say(`${settings.users} users: ${population.groups.length} groups of ${settings.groupSize}, ${population.pairs.length} DM pairs`);
 
   const stepAt = (scenario: ScenarioName, rate: number) => ({
@@ -299,7 +315,29 @@ async function main(): Promise<void> {
     }
   }
 
-  // 4. Resume after SIGTERM. It runs last, so the stopped backend is not started again.
+  // 4. Memory: one server of its own per system, idle and with many idle connections.
+  if (scenarios.has("memory")) {
+    await quiesce(everyServer, settle);
+    const levels = settings.memoryStreams;
+    results.memory = [];
+    for (const system of systemNames) {
+      results.memory.push(await runMemory(infra, { system, levels, users: settings.memoryUsers, workers: 4, tag: nextTag() }, say));
+    }
+  }
+
+  // 5. Resume after SIGTERM: many Parley clients first (the drained pod is started again), then both systems.
+  if (scenarios.has("resume") && systemNames.includes("parley") && settings.resumeClients > 0) {
+    await quiesce(everyServer, settle);
+    const clients = settings.resumeClients;
+    const scale = { clients, users: Math.max(2, Math.ceil(clients / 10)), workers: 4, rate: 5, leadMs: 1_000, tailMs: 1_000, maxMs: 20_000 };
+    const r = await runResumeAtScale(infra, { ...scale, drainMs: settings.drainMs, bodyBytes: settings.bodyBytes, tag: nextTag() }, say);
+    results.resumeScale = r;
+    if (r.lost > 0 || r.duplicates > 0 || r.resumed < r.live) {
+      results.problems.push(`parley resume at scale: ${r.resumed}/${r.live} resumed, lost ${r.lost}, duplicated ${r.duplicates}`);
+    }
+    say(`resume at scale: ${r.resumed}/${r.live} back within ${fmt(r.resumeMsMax, 0)} ms, lost ${r.lost}, dup ${r.duplicates}`);
+  }
+  // Both systems, a few receivers; it runs last, so the stopped backend is not started again.
   for (const name of scenarios.has("resume") ? systemNames : []) {
     await quiesce(everyServer);
     const result = await runResume(systems[name], population, {

@@ -4,7 +4,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import type { CapacityResult } from "./capacity.js";
+import type { MemoryResult } from "./memory.js";
 import type { ResumeResult } from "./resume.js";
+import type { ResumeScaleResult } from "./resume-scale.js";
+import { memoryLines, resumeScaleLines } from "./scale-report.js";
 import { LOADGEN_SATURATED_PERCENT, SLO_DELIVERED, SLO_P99_MS, type StepResult } from "./session.js";
 import { describeDurability, type PostgresDurability } from "./setup.js";
 import { median } from "./stats.js";
@@ -236,6 +239,9 @@ export interface BenchResults {
   /** Per load scenario, the rate both systems were compared at (a third of the lower capacity unless given). */
   sharedRates: Partial<Record<ScenarioName, number>>;
   resumes: ResumeResult[];
+  /** The memory scenario's servers (one per system), and the resume of many clients, when they ran. */
+  memory?: MemoryResult[];
+  resumeScale?: ResumeScaleResult;
   /** Loss or duplicates seen, with the run they were seen in. */
   problems: string[];
 }
@@ -343,6 +349,8 @@ export function renderReport(results: BenchResults, files: string[], took: strin
       "",
     );
   }
+  if (results.memory?.length) out.push(...memoryLines(results.memory));
+  if (results.resumeScale) out.push(...resumeScaleLines(results.resumeScale));
   if (resumes.length > 0) {
     out.push("Resume: backend 1 gets SIGTERM while a sender on backend 2 keeps sending to the receivers' group:", resumeTable(resumes));
     out.push("(Socket.IO has no resume: its Redis adapter does not support connection state recovery and nothing is stored,");

@@ -1,5 +1,7 @@
 // Brings up what both systems need on loopback: a private Postgres and Redis,
 // two Parley pods in cluster mode and two Socket.IO servers on the same Redis.
+// The servers run the production build (dist/, built once here), as the image does.
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,8 +13,8 @@ import { onCleanup, spawnServer, waitListening, type ServerProcess } from "./pro
 import type { BackendRef } from "./session.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const PARLEY_MAIN = join(ROOT, "services", "main.ts");
-const SIO_MAIN = join(ROOT, "scripts", "bench", "socketio-server.ts");
+const PARLEY_MAIN = join(ROOT, "dist", "services", "main.js");
+const SIO_MAIN = join(ROOT, "dist", "scripts", "bench", "socketio-server.js");
 const START_TIMEOUT_MS = 90_000;
 
 /** One server process of a system under test, and the loopback address clients use; `restart` replaces its process. */
@@ -34,6 +36,10 @@ export interface Infra {
   redisGroup: ProcGroup;
   /** Starts a stopped backend again, on its old port when it is still free. */
   restart(backend: Backend): Promise<void>;
+  /** Starts one more Parley pod (cluster mode, on a free port) with `env` added (e.g. SERVICES=chat) and `nodeArgs` given to node. */
+  launchPod(name: string, env: NodeJS.ProcessEnv, nodeArgs?: string[]): Promise<Backend>;
+  /** Starts one more Socket.IO server (on the same Redis, a free port) with `nodeArgs` given to node. */
+  launchSocketIo(name: string, nodeArgs?: string[]): Promise<Backend>;
 }
 
 /** How durable the bench's Postgres is, as it reports itself: "durable" only when all three settings are on. */
@@ -67,8 +73,16 @@ export function describeDurability(d: PostgresDurability): string {
     : `Postgres: FAST, not durable (${settings}; --fast-postgres): commits do not wait for the disk`;
 }
 
+/** `npm run build`: the servers run dist/, built from the sources as they are now. */
+function buildDist(log: (line: string) => void): void {
+  const started = performance.now();
+  execFileSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "build.ts")], { stdio: ["ignore", "ignore", "inherit"] });
+  log(`built dist/ in ${Math.round(performance.now() - started)} ms: the servers run plain JavaScript`);
+}
+
 export async function startInfra(log: (line: string) => void, postgresOptions: PostgresOptions, podCount = 2, sioCount = 2): Promise<Infra> {
   ensureInstalled(log);
+  buildDist(log);
   const dir = mkdtempSync(join(tmpdir(), "parley-bench-"));
   const redisDir = join(dir, "redis");
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
@@ -111,12 +125,18 @@ export async function startInfra(log: (line: string) => void, postgresOptions: P
     SIO_NAME: name,
   });
 
-  const launch = async (name: string, kind: "parley" | "socketio", port = 0): Promise<Backend> => {
+  const launch = async (
+    name: string,
+    kind: "parley" | "socketio",
+    port = 0,
+    extraEnv: NodeJS.ProcessEnv = {},
+    nodeArgs: string[] = [],
+  ): Promise<Backend> => {
     const main = kind === "parley" ? PARLEY_MAIN : SIO_MAIN;
-    const env = kind === "parley" ? podEnv(name, port) : sioEnv(name, port);
+    const env = { ...(kind === "parley" ? podEnv(name, port) : sioEnv(name, port)), ...extraEnv };
     // BENCH_CPU_PROF_DIR=.bench/profiles: every server writes a V8 CPU profile there when it exits.
     const profile = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-    const proc = spawnServer(name, process.execPath, [...profile, "--import", "tsx", main], { ...env });
+    const proc = spawnServer(name, process.execPath, [...profile, ...nodeArgs, "--enable-source-maps", main], { ...env });
     const bound = await waitListening(proc, START_TIMEOUT_MS, port === 0 ? undefined : port);
     const backend: Backend = {
       name,
@@ -155,5 +175,7 @@ export async function startInfra(log: (line: string) => void, postgresOptions: P
       backend.address = fresh.address;
       backend.port = fresh.port;
     },
+    launchPod: (name, env, nodeArgs) => launch(name, "parley", 0, env, nodeArgs),
+    launchSocketIo: (name, nodeArgs) => launch(name, "socketio", 0, {}, nodeArgs),
   };
 }

@@ -122,12 +122,12 @@ function settingsProblems(at: string, m: Manifests, server: IContainer, env: Rec
   return problems;
 }
 
-/** auth and chat apply migrations before serving: an init container or a Job running `npm run migrate`. */
+/** auth and chat apply migrations before serving: an init container or a Job running the migrations (`npm run migrate`, or the built `dist/services/db/migrate-cli.js`). */
 function migrationProblems(m: Manifests, w: Workload): string[] {
   const runsMigrate = (c: IContainer) => [...(c.command ?? []), ...(c.args ?? [])].some((part) => /\bmigrate\b/.test(part));
   if ((w.pod.initContainers ?? []).some(runsMigrate)) return [];
   if (m.workloads.some((j) => j.kind === "Job" && j.pod.containers.some(runsMigrate))) return [];
-  return [`Deployment/${w.name}: no init container or Job runs the migrations (npm run migrate)`];
+  return [`Deployment/${w.name}: no init container or Job runs the migrations (dist/services/db/migrate-cli.js)`];
 }
 
 function budgetProblems(m: Manifests): string[] {
