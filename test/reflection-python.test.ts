@@ -44,14 +44,22 @@ test("Python's C++ protobuf runtime loads every served file and calls every serv
     "grpc/health/v1/health.proto",
     "parley/auth/v1/auth.proto",
     "parley/chat/v1/chat.proto",
+    "parley/ops/v1/ops.proto",
   ]);
-  for (const name of ["parley.auth.v1.AuthService", "parley.chat.v1.ChatService", "externalscaler.ExternalScaler", "grpc.health.v1.Health"]) {
+  for (const name of [
+    "parley.auth.v1.AuthService",
+    "parley.chat.v1.ChatService",
+    "parley.ops.v1.OpsService",
+    "externalscaler.ExternalScaler",
+    "grpc.health.v1.Health",
+  ]) {
     t.true(seen.services.includes(name), name);
   }
   const [ana, ben] = seen.users as string[];
   const r = seen.results;
   t.is(r.signUp.user.username, ana);
   t.regex(r.signUp.expiresAt, /^\d{4}-\d\d-\d\dT/);
+  t.regex(r.clusterStatus.generatedAt, /^\d{4}-\d\d-\d\dT/);
   t.is(r.whoAmI.user.username, ana);
   t.is(r.subscribe.ready.user.username, ben);
   t.is(r.send.message.seq, "1");

@@ -130,6 +130,7 @@ def main():
     results["listConversations"] = unary("parley.chat.v1.ChatService/ListConversations", {}, bob["token"])
     ref = {"name": "chat", "namespace": "default", "scalerMetadata": {"usersPerReplica": "3"}}
     results["getMetricSpec"] = unary("externalscaler.ExternalScaler/GetMetricSpec", ref)
+    results["clusterStatus"] = unary("parley.ops.v1.OpsService/GetClusterStatus", {})
     results["check"] = unary("grpc.health.v1.Health/Check", {"service": "parley.chat.v1.ChatService"})
     results["list"] = unary("grpc.health.v1.Health/List", {})
     results["logOut"] = unary("parley.auth.v1.AuthService/LogOut", {}, alice["token"])
