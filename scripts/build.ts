@@ -12,7 +12,7 @@
 // rewritten to the URL its source file would have under dist/
 // (services/chat/presence-redis.ts → dist/services/chat/presence-redis.js),
 // and the files are copied to the same places under dist/.
-import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -37,8 +37,17 @@ const ENTRIES = [
   ...["scripts/bench/socketio-server.ts"].filter((entry) => existsSync(join(ROOT, entry))),
 ];
 
-/** Folders the code reads at run time, copied to the same place under dist/. */
-const ASSETS = ["services/chat/lua", "services/db/migrations"];
+/**
+ * Folders the code reads at run time, copied to the same place under dist/:
+ * the migrations, and every service's Lua scripts (any `services/<name>/lua`,
+ * so that a new service's scripts cannot be forgotten).
+ */
+const ASSETS = [
+  "services/db/migrations",
+  ...readdirSync(join(ROOT, "services"))
+    .map((name) => `services/${name}/lua`)
+    .filter((folder) => existsSync(join(ROOT, folder))),
+];
 
 /**
  * Rewrites `import.meta.url` in the repository's own modules to the URL the
