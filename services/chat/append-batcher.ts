@@ -1,5 +1,5 @@
 import { isUnavailable } from "../lib/app-error.js";
-import type { AppendResult, MessageStore, NewMessage } from "./message-store.js";
+import type { AppendResult, MessageRecord, MessageStore, NewMessage } from "./message-store.js";
 
 interface Pending {
   message: NewMessage;
@@ -76,16 +76,10 @@ export class AppendBatcher {
    * every message fails alike (retrying one by one would only wait longer).
    */
   private async commit(batch: Pending[]): Promise<void> {
-    let alone = batch;
+    let records: (MessageRecord | undefined)[] = [];
     if (batch.length > 1) {
       try {
-        const records = await this.store.appendMany(batch.map((p) => p.message));
-        alone = [];
-        for (const [i, p] of batch.entries()) {
-          const record = records[i];
-          if (record === undefined) alone.push(p);
-          else p.resolve({ record, duplicate: false });
-        }
+        records = await this.store.appendMany(batch.map((p) => p.message));
       } catch (err) {
         if (isUnavailable(err)) {
           for (const p of batch) p.reject(err);
@@ -93,8 +87,14 @@ export class AppendBatcher {
         }
       }
     }
-    // A batch of one, and what a batch left to settle: each message on its own.
-    for (const p of alone) {
+    // In submission order, so that the answers come in that order too: what the statement stored
+    // at once; the rest (a batch of one, a refused or retried message, a failed statement) on its own.
+    for (const [i, p] of batch.entries()) {
+      const record = records[i];
+      if (record !== undefined) {
+        p.resolve({ record, duplicate: false });
+        continue;
+      }
       try {
         p.resolve(await this.store.append(p.message));
       } catch (err) {

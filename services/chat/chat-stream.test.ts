@@ -300,3 +300,12 @@ test("ending a batching stream writes what the turn queued before the last frame
   t.deepEqual(sink.frames.flatMap(nonces), ["ack"]);
   t.deepEqual(sink.ends, [["unavailable", "draining"]]);
 });
+
+test("flush() writes a batching stream's pending batch at once (every end calls it before its last frame)", (t) => {
+  const { sink, stream } = setup({ acceptBatch: true });
+  stream.send(pong("ack 1"));
+  stream.send(pong("ack 2"));
+  t.is(sink.frames.length, 0);
+  stream.flush();
+  t.deepEqual(sink.frames.flatMap(nonces), ["ack 1", "ack 2"]);
+});

@@ -207,10 +207,18 @@ export class ChatStream {
    */
   end(kind?: ErrorKind, reason?: string, lastFrame?: Buffer): void {
     if (this.ended) return;
-    // What a batching stream queued this turn goes before the last frame, if the transport takes it.
-    if (this.acceptBatch) this.pump();
+    this.flush();
     this.finish();
     this.sink.end(kind, reason, lastFrame);
+  }
+
+  /**
+   * Writes what this turn queued (a batching stream's pending batch) now, as
+   * far as the transport takes it: every way the stream ends calls this
+   * before its last frame, so acks and messages already queued are not lost.
+   */
+  flush(): void {
+    if (!this.ended) this.pump();
   }
 
   /** Tears down once; true the first time. */

@@ -142,6 +142,20 @@ test("a message sent on this pod reaches its streams at the commit, once each, i
   t.deepEqual(outsider.sink.bodies, []);
 });
 
+test("a message event this hub published itself is skipped when it comes back from the bus; the same message from another pod is not", async (t) => {
+  const CREW = newGroup();
+  const { memory } = bus();
+  const hub = new Hub(memory, log);
+  const { sink } = await open(hub, ana, [CREW]);
+  const fromElsewhere = message(CREW, "first") as Extract<BusEvent, { type: "message" }>;
+  await memory.publish(conversationChannel(CREW), { ...fromElsewhere, origin: hub.origin });
+  await settle();
+  t.deepEqual(sink.bodies, [], "its own echo: this pod delivered it at the commit already");
+  await memory.publish(conversationChannel(CREW), fromElsewhere);
+  await settle();
+  t.deepEqual(sink.bodies, ["first"]);
+});
+
 function presenceOf(username: string): BusEvent {
   return { type: "presence", username, online: true };
 }

@@ -142,8 +142,8 @@ export class MessageSender {
       await this.deps.sendLimiter.refund(String(message.senderId));
       this.log.debug({ userId: message.senderId, clientMsgId: message.clientMsgId }, "duplicate send answered with the original");
     } else {
-      this.deps.events.message(channels, stored.record);
       this.deps.metrics?.committed(stored.record, arrivedAt);
+      this.deps.events.message(channels, stored.record);
     }
     return stored.record;
   }

@@ -50,7 +50,10 @@ export class MessageStore {
   async append(message: NewMessage): Promise<AppendResult> {
     try {
       const [record] = await this.insert([message]);
-      return record && { record, duplicate: false };
+      if (record !== undefined) return { record, duplicate: false };
+      // Nothing stored: a retry of a stored id, or a sender who is not a member.
+      const original = await this.findByClientMsgId(message.senderId, message.clientMsgId);
+      return original && { record: original, duplicate: true };
     } catch (err) {
       if (isDataException(err)) throw unstorable(message, err);
       if (!isUniqueViolation(err)) throw err;
@@ -66,8 +69,9 @@ export class MessageStore {
    * which take consecutive seqs in the order given. All or nothing: when the
    * statement fails (a `client_msg_id` used before, text Postgres cannot
    * store), nothing is stored and the caller settles each message with
-   * `append`. The result is aligned with `messages`: undefined where the
-   * sender is not a member of the group.
+   * `append`. The result is aligned with `messages`: undefined where nothing
+   * was stored for it (the sender is not a member of the group, or the
+   * `client_msg_id` was used before: `append` tells which).
    */
   appendMany(messages: NewMessage[]): Promise<(MessageRecord | undefined)[]> {
     return this.insert(messages);

@@ -90,6 +90,8 @@ export class StreamCall implements FrameSink {
 
   private finish(end: CallEnd, lastFrame?: Buffer): void {
     if (this.ended) return;
+    // Frames the stream queued this turn go out before the drain frame or the status.
+    if (!end.byClient) this.stream?.flush();
     this.controller.abort(end);
     this.registry.delete(this);
     if (end.byClient || this.call.cancelled) return;

@@ -65,8 +65,9 @@ export function serveSubscribe(grpcCall: ServerWritableStream<SubscribeRequest, 
 
 /**
  * `Connect`: client frames are handled one at a time, in order; the first
- * must be `hello`. Sends are submitted in frame order and acknowledged as
- * they commit, so the next frame is read while one commits.
+ * must be `hello`. Sends are submitted in frame order without waiting for
+ * each commit, so the next frame is read while one commits; their answers
+ * (`sent`, or `send_failed` for a failed commit) go out in frame order.
  */
 export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFrame>, deps: ChatCallDeps): void {
   const { chat, sender, sessions, opener } = deps;
@@ -76,6 +77,8 @@ export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFra
   let pending = 0;
   /** Sends committing for this stream; past MAX_UNACKED_SENDS the stream stops reading until one is done. */
   const unacked = new Set<Promise<void>>();
+  /** The answer (`sent` or `send_failed`) of the latest send submitted; never rejects. */
+  let lastAnswer: Promise<void> = Promise.resolve();
 
   const sessionReady = authenticate(call, grpcCall.metadata, sessions);
   // Frames are handled one at a time, in order; the chain itself never rejects.
@@ -134,10 +137,14 @@ export function serveConnect(grpcCall: ServerDuplexStream<ClientFrame, ServerFra
       try {
         // Submitted in frame order; the next frame is handled while this one commits.
         const { committed } = await sender.submit(stream.user, { clientMsgId, to, body });
-        const acked = committed.then(
-          (record) => stream.send(sentFrame(clientMsgId, record)),
-          (err: unknown) => sendFailed(clientMsgId, err),
+        // Answered in frame order: after the previous send's answer, whichever commits first.
+        const acked = lastAnswer.then(() =>
+          committed.then(
+            (record) => stream.send(sentFrame(clientMsgId, record)),
+            (err: unknown) => sendFailed(clientMsgId, err),
+          ),
         );
+        lastAnswer = acked;
         unacked.add(acked);
         void acked.finally(() => unacked.delete(acked));
         if (unacked.size >= MAX_UNACKED_SENDS) await Promise.race(unacked);

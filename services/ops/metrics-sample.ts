@@ -67,7 +67,6 @@ export async function readMetricsSample(metrics: ServerMetrics, used: UsedDepend
     metrics.messagesSent.get(),
     metrics.sendCommitSeconds.get(),
   ]);
-  const rss = await metrics.registry.getSingleMetric("process_resident_memory_bytes")?.get();
   return {
     at: now,
     streams: sum(streams.values),
@@ -76,6 +75,7 @@ export async function readMetricsSample(metrics: ServerMetrics, used: UsedDepend
     redis: dependency(up.values, "redis", used.redis),
     messagesSent: sum(sent.values),
     sendCommit: buckets(commit),
-    rssBytes: rss?.values[0]?.value ?? process.memoryUsage.rss(),
+    // Not prom-client's process_resident_memory_bytes: its collector reads /proc synchronously; this is the same figure.
+    rssBytes: process.memoryUsage.rss(),
   };
 }
