@@ -22,12 +22,12 @@ import { READ_CURSOR_FORWARD } from "../db/schema.js";
  *
  * Parameters, one array element per message: $1 conversation ids, $2 sender
  * ids, $3 sender names, $4 to_kind, $5 to_name, $6 bodies, $7 client_msg_ids.
- * Returns one row per stored message. A message with no row was not stored:
- * its sender is not a member of the group, or `(sender, client_msg_id)` is
- * already stored (a retry), so that one retry does not fail its batch. Two
- * copies of an id inside one batch, or a retry racing its original on
- * another pod, still fail the statement on the unique index, and the caller
- * settles the batch one by one.
+ * Returns one row per stored message; a message with no row was not stored
+ * (its sender is not a member of the group). A `(sender, client_msg_id)`
+ * stored before fails the whole statement on its unique index, and the
+ * caller settles the batch one by one. (Skipping such ids here with a NOT
+ * EXISTS on messages was tried: the generic plan cached while the table was
+ * small scanned all of messages, 38 ms a send at 100 000 rows.)
  */
 export const APPEND_BATCH = {
   name: "parley_append_batch",
@@ -38,10 +38,9 @@ export const APPEND_BATCH = {
   ),
   ok AS (
     SELECT v.* FROM v
-    WHERE (v.to_kind <> 'group' OR EXISTS (
+    WHERE v.to_kind <> 'group' OR EXISTS (
       SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id
-      WHERE g.conversation_id = v.conv AND gm.user_id = v.sender_id))
-    AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.sender_id = v.sender_id AND o.client_msg_id = v.client_msg_id)
+      WHERE g.conversation_id = v.conv AND gm.user_id = v.sender_id)
   ),
   n AS (
     SELECT conv, min(to_kind) AS kind, count(*) AS n FROM ok GROUP BY conv

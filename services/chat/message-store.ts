@@ -51,7 +51,7 @@ export class MessageStore {
     try {
       const [record] = await this.insert([message]);
       if (record !== undefined) return { record, duplicate: false };
-      // Nothing stored: a retry of a stored id, or a sender who is not a member.
+      // Not a member (any more): a retry of a message sent while a member still gets its original.
       const original = await this.findByClientMsgId(message.senderId, message.clientMsgId);
       return original && { record: original, duplicate: true };
     } catch (err) {
@@ -69,9 +69,8 @@ export class MessageStore {
    * which take consecutive seqs in the order given. All or nothing: when the
    * statement fails (a `client_msg_id` used before, text Postgres cannot
    * store), nothing is stored and the caller settles each message with
-   * `append`. The result is aligned with `messages`: undefined where nothing
-   * was stored for it (the sender is not a member of the group, or the
-   * `client_msg_id` was used before: `append` tells which).
+   * `append`. The result is aligned with `messages`: undefined where the
+   * sender is not a member of the group.
    */
   appendMany(messages: NewMessage[]): Promise<(MessageRecord | undefined)[]> {
     return this.insert(messages);
