@@ -119,7 +119,9 @@ function openPg({ databaseUrl, log, poolSize, statementTimeoutMs = 5_000, onFail
       // a generic plan, still built per call for unnamed ones. Ours are equality and range
       // lookups on indexed columns (history, ranges, client_msg_id, ANY($1)), for which the
       // generic plan is the same index scan; the test suites pass with it, but we have not
-      // compared each plan.
+      // compared each plan. The risk: a generic plan is cached from the statistics of its time,
+      // and is rebuilt only when the tables are analyzed again; a subquery over a table that was
+      // small then (a NOT EXISTS on messages, tried and removed) can stay a full scan meanwhile.
       options: "-c plan_cache_mode=force_generic_plan",
     },
     mark,
