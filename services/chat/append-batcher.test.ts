@@ -175,6 +175,8 @@ test("a retry of an id stored by an earlier batch gets the original, and the res
     ],
   );
   t.deepEqual(results[2]?.record, original?.record);
+  // The retry left its batch without failing it: the rest committed together, the retry alone.
+  t.deepEqual(store.statements, ["one", "many(4)", "one"]);
 });
 
 test("sends of different senders to different conversations share a statement, and each conversation keeps its own order", async (t) => {

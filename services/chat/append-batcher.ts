@@ -68,9 +68,10 @@ export class AppendBatcher {
 
   /**
    * Commits a batch in one statement when it can. Messages the statement
-   * did not store (a sender not in the group) are settled on their own, as
-   * are all of them when the statement fails for something about a message
-   * (a retried client_msg_id, text Postgres cannot store): nothing of it was
+   * did not store (a sender not in the group, a retry of a stored id) are
+   * settled on their own, as are all of them when the statement fails for
+   * something about a message (text Postgres cannot store, one id twice in
+   * the batch): nothing of it was
    * stored, so each message is appended on its own, in order, and gets its
    * own outcome; none is lost or stored twice. When a dependency is down,
    * every message fails alike (retrying one by one would only wait longer).

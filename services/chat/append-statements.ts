@@ -24,8 +24,8 @@ import { READ_CURSOR_FORWARD } from "../db/schema.js";
  * ids, $3 sender names, $4 to_kind, $5 to_name, $6 bodies, $7 client_msg_ids.
  * Returns one row per stored message; a message with no row was not stored
  * (its sender is not a member of the group). A `(sender, client_msg_id)`
- * stored before fails the whole statement on its unique index, and the
- * caller settles the batch one by one. (Skipping such ids here with a NOT
+ * stored before fails the whole statement on its unique index; the store
+ * tries again without it (message-store.ts, appendMany). (Skipping such ids here with a NOT
  * EXISTS on messages was tried: the generic plan cached while the table was
  * small scanned all of messages, 38 ms a send at 100 000 rows.)
  */

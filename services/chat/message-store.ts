@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { Db, PreparedQuery } from "../db/client.js";
 import { messages, type ConversationKindName } from "../db/schema.js";
-import { AppError, isDataException, isUniqueViolation } from "../lib/app-error.js";
+import { AppError, isDataException, isUniqueViolation, uniqueViolationDetail } from "../lib/app-error.js";
 import { APPEND_BATCH } from "./append-statements.js";
 
 /** A stored message, as the domain sees it. */
@@ -67,13 +67,31 @@ export class MessageStore {
    * Appends messages of any senders to any conversations in one statement (a
    * group commit): each conversation's seq moves by its number of messages,
    * which take consecutive seqs in the order given. All or nothing: when the
-   * statement fails (a `client_msg_id` used before, text Postgres cannot
-   * store), nothing is stored and the caller settles each message with
-   * `append`. The result is aligned with `messages`: undefined where the
+   * statement fails (text Postgres cannot store, the same id twice in the
+   * batch), nothing is stored and the caller settles each message with
+   * `append`. A retry of an id stored before does not fail the batch: the
+   * statement is tried again without it (up to MAX_RETRY_SKIPS times), and it
+   * comes back undefined, for `append` to answer with its original. The result is aligned with `messages`: undefined where the
    * sender is not a member of the group.
    */
-  appendMany(messages: NewMessage[]): Promise<(MessageRecord | undefined)[]> {
-    return this.insert(messages);
+  async appendMany(messages: NewMessage[]): Promise<(MessageRecord | undefined)[]> {
+    const results: (MessageRecord | undefined)[] = messages.map(() => undefined);
+    let pending = messages.map((_, i) => i);
+    // A retry of a stored id fails the statement; the retries Postgres names are left out (undefined,
+    // for the caller to settle alone) and the rest tried again, a few times at most.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const records = await this.insert(pending.map((i) => messages[i]));
+        for (const [k, i] of pending.entries()) results[i] = records[k];
+        return results;
+      } catch (err) {
+        const detail = uniqueViolationDetail(err);
+        const retried = detail === undefined ? [] : pending.filter((i) => detail === storedIdDetail(messages[i]));
+        // Two copies of one id in this batch (retried.length > 1) are not a retry of a stored one: one by one keeps their order.
+        if (retried.length !== 1 || attempt === MAX_RETRY_SKIPS || pending.length === 1) throw err;
+        pending = pending.filter((i) => !retried.includes(i));
+      }
+    }
   }
 
   /** The append statement (append-statements.ts) for `messages`. */
@@ -165,3 +183,13 @@ function toRecord(row: typeof messages.$inferSelect): MessageRecord {
     sentAt: row.sentAt,
   };
 }
+
+/** Statements tried in one `appendMany`, each without the retries the previous one failed on. */
+const MAX_RETRY_SKIPS = 3;
+
+/**
+ * The detail Postgres gives when `message`'s `(sender_id, client_msg_id)` is
+ * stored already (the unique index messages_sender_client_msg_id_key), word
+ * for word: compared whole, so that no id has to be parsed out of it.
+ */
+const storedIdDetail = (message: NewMessage) => `Key (sender_id, client_msg_id)=(${message.senderId}, ${message.clientMsgId}) already exists.`;

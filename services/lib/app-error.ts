@@ -106,3 +106,15 @@ export function isUniqueViolation(err: unknown): boolean {
   for (const { code } of codesOf(err)) if (code === "23505") return true;
   return false;
 }
+
+/**
+ * The `detail` of a unique violation (SQLSTATE 23505), which Postgres words
+ * `Key (<columns>)=(<values>) already exists.`; undefined for any other error.
+ */
+export function uniqueViolationDetail(err: unknown): string | undefined {
+  for (const { error, code } of codesOf(err)) {
+    const { detail } = error as { detail?: unknown };
+    if (code === "23505" && typeof detail === "string") return detail;
+  }
+  return undefined;
+}
