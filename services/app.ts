@@ -51,10 +51,24 @@ export async function startParley(config: Config, log: Logger, options: ParleyOp
     statementTimeoutMs: config.databaseStatementTimeoutSeconds * 1000,
     onFailure: config.databaseUrl === undefined ? undefined : dependencyErrors("postgres"),
   });
-  await database.migrate();
+  // A start that fails before the shutdown below exists closes what it opened, so that an
+  // embedding process (the tests start servers in theirs) is not kept alive by it.
+  const abandon =
+    (...closes: (() => unknown)[]) =>
+    async (err: unknown): Promise<never> => {
+      for (const close of closes) {
+        try {
+          await close();
+        } catch {
+          // The start's own error is the one to report.
+        }
+      }
+      throw err;
+    };
+  await database.migrate().catch(abandon(() => database.close()));
   const backends = await openBackends(config, log, {
     onRedisFailure: config.redisUrl === undefined ? undefined : dependencyErrors("redis"),
-  });
+  }).catch(abandon(() => database.close()));
   const { bus, presence, sessionCache, rateLimiter, podReports, scalingDecisions, close: closeBackends } = backends;
   const sessions = new SessionStore(database.db, sessionCache, config.sessionTtlSeconds, log);
 
@@ -82,7 +96,14 @@ export async function startParley(config: Config, log: Logger, options: ParleyOp
     maxConnectionAgeMs: config.maxConnectionAgeSeconds * 1000,
     maxConnectionAgeGraceMs: config.maxConnectionAgeGraceSeconds * 1000,
     interceptors: [metricsInterceptor(metrics)],
-  });
+  }).catch(
+    abandon(
+      () => running.abort(),
+      () => presence.close(),
+      () => closeBackends(),
+      () => database.close(),
+    ),
+  );
   // Started once nothing else can fail before the shutdown exists to stop them.
   // Embedded: PGlite stands for Postgres, and there is no Redis to probe.
   const probes: Probe[] = [{ name: "postgres", check: () => database.prepared("parley_probe", "SELECT 1", []) }];

@@ -14,7 +14,7 @@ import { assertIntact, fullHistory } from "./helpers/history.js";
 import { cleanupsOf } from "./helpers/faults.js";
 import { freshDatabase, freshRedis } from "./helpers/infra.js";
 import { SendLoop } from "./helpers/send-loop.js";
-import { NO_RATE_LIMIT, spawnServer, stopPod, type ChildServer } from "./helpers/servers.js";
+import { NO_RATE_LIMIT, spawnServer, startedTogether, stopPod, type ChildServer } from "./helpers/servers.js";
 import type { LocalRedis } from "../scripts/local-services.js";
 
 const test = anyTest as TestFn<unknown>;
@@ -44,7 +44,10 @@ async function startCluster(t: ExecutionContext, podNames: string[]): Promise<Cl
     PRESENCE_TTL_SECONDS: String(PRESENCE_TTL_SECONDS),
     ...NO_RATE_LIMIT,
   };
-  const pods = await Promise.all(podNames.map((POD_NAME) => spawnServer({ ...env, POD_NAME })));
+  const pods = await startedTogether(
+    podNames.map((POD_NAME) => spawnServer({ ...env, POD_NAME })),
+    (pod) => stopPod(pod),
+  );
   for (const pod of pods) cleanup(() => stopPod(pod));
   return {
     pods,

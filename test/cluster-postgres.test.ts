@@ -14,7 +14,7 @@ import { assertIntact, fullHistory } from "./helpers/history.js";
 import { freshRedis, scratchDir } from "./helpers/infra.js";
 import { RawStream } from "./helpers/raw-stream.js";
 import { SendLoop } from "./helpers/send-loop.js";
-import { NO_RATE_LIMIT, spawnServer, stopPod, type ChildServer } from "./helpers/servers.js";
+import { NO_RATE_LIMIT, spawnServer, startedTogether, stopPod, type ChildServer } from "./helpers/servers.js";
 
 const test = anyTest as TestFn<unknown>;
 const WAIT_MS = 30_000;
@@ -37,7 +37,10 @@ test("Postgres down: sends fail UNAVAILABLE and nothing half-written is acknowle
   const redis = await freshRedis();
   cleanups.push(() => redis.stop());
   const env = { DATABASE_URL: postgres.url, REDIS_URL: redis.url, ...NO_RATE_LIMIT };
-  const pods: ChildServer[] = await Promise.all(["pod-a", "pod-b"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })));
+  const pods: ChildServer[] = await startedTogether(
+    ["pod-a", "pod-b"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })),
+    (pod) => stopPod(pod),
+  );
   for (const pod of pods) cleanups.push(() => stopPod(pod));
   const [a, b] = pods;
   const track = <T extends { close(): void }>(c: T): T => {

@@ -12,7 +12,7 @@ import { connect, eventually, newUser, PASSWORD, uniqueName, type Inbox, type Te
 import { range } from "./helpers/history.js";
 import { freshDatabase, freshRedis } from "./helpers/infra.js";
 import { RawStream } from "./helpers/raw-stream.js";
-import { NO_RATE_LIMIT, spawnServer, stopPod, type ChildServer } from "./helpers/servers.js";
+import { NO_RATE_LIMIT, spawnServer, startedTogether, stopPod, type ChildServer } from "./helpers/servers.js";
 
 interface Context {
   a: ChildServer;
@@ -39,7 +39,10 @@ test.before(async (t) => {
     ...NO_RATE_LIMIT,
   };
   // Started together: migrations run under an advisory lock, so this is safe.
-  const [a, b] = await Promise.all(["pod-a", "pod-b"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })));
+  const [a, b] = await startedTogether(
+    ["pod-a", "pod-b"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })),
+    (pod) => stopPod(pod),
+  );
   for (const pod of [a, b]) cleanups.push(() => stopPod(pod));
   t.context.a = a;
   t.context.b = b;

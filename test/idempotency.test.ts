@@ -11,7 +11,7 @@ import { newUser, uniqueName, type TestUser } from "./helpers/clients.js";
 import { fullHistory } from "./helpers/history.js";
 import { freshDatabase, scratchDir } from "./helpers/infra.js";
 import { RawStream } from "./helpers/raw-stream.js";
-import { startServer, type InProcessServer } from "./helpers/servers.js";
+import { startedTogether, startServer, type InProcessServer } from "./helpers/servers.js";
 
 type Backend = "postgres" | "pglite";
 type Way = "Send" | "Connect";
@@ -21,10 +21,13 @@ const test = anyTest.serial as TestFn<Record<Backend, InProcessServer>>;
 const LIMITED = { RATE_LIMIT_BURST: "3", RATE_LIMIT_PER_SECOND: "1", REDIS_URL: undefined };
 
 test.before(async (t) => {
-  const [postgres, pglite] = await Promise.all([
-    startServer({ ...LIMITED, DATABASE_URL: await freshDatabase() }),
-    startServer({ ...LIMITED, DATABASE_URL: undefined, PARLEY_DATA_DIR: scratchDir("idempotency") }),
-  ]);
+  const [postgres, pglite] = await startedTogether(
+    [
+      startServer({ ...LIMITED, DATABASE_URL: await freshDatabase() }),
+      startServer({ ...LIMITED, DATABASE_URL: undefined, PARLEY_DATA_DIR: scratchDir("idempotency") }),
+    ],
+    (server) => server.shutdown(),
+  );
   Object.assign(t.context, { postgres, pglite });
 });
 test.after.always(async (t) => {

@@ -15,7 +15,7 @@ import { ParleyApi, bearer } from "../services/client/api.js";
 import { newUser, uniqueName, type TestUser } from "./helpers/clients.js";
 import { freshDatabase, freshRedis } from "./helpers/infra.js";
 import { RawStream } from "./helpers/raw-stream.js";
-import { NO_RATE_LIMIT, spawnServer, startServer, stopPod, type ChildServer } from "./helpers/servers.js";
+import { NO_RATE_LIMIT, spawnServer, startedTogether, startServer, stopPod, type ChildServer } from "./helpers/servers.js";
 import type { LocalRedis } from "../scripts/local-services.js";
 
 interface Context {
@@ -32,7 +32,10 @@ test.before(async (t) => {
   const redis = await freshRedis();
   const databaseUrl = await freshDatabase();
   const env = { DATABASE_URL: databaseUrl, REDIS_URL: redis.url, ...NO_RATE_LIMIT };
-  const pods = await Promise.all(["live-a", "live-b"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })));
+  const pods = await startedTogether(
+    ["live-a", "live-b"].map((POD_NAME) => spawnServer({ ...env, POD_NAME })),
+    (pod) => stopPod(pod),
+  );
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   t.context = { pods, redis, db };

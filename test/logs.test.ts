@@ -34,7 +34,10 @@ function startParley(pty: boolean, env: Record<string, string>, entry = "service
     ...env,
   };
   const child = pty
-    ? spawn("script", ["-qfec", command.join(" "), "/dev/null"], { cwd: REPO_ROOT, env: fullEnv, stdio: ["pipe", "pipe", "pipe"] })
+    ? // `script` runs the command through $SHELL; `exec` makes the process the terminal's own, so Ctrl-C
+      // reaches it alone. Without it a shell that stays (dash, the /bin/sh used when SHELL is unset)
+      // dies of the SIGINT itself and the exit code is 130 whatever the process did.
+      spawn("script", ["-qfec", `exec ${command.join(" ")}`, "/dev/null"], { cwd: REPO_ROOT, env: fullEnv, stdio: ["pipe", "pipe", "pipe"] })
     : spawn(command[0], command.slice(1), { cwd: REPO_ROOT, env: fullEnv, stdio: ["pipe", "pipe", "pipe"] });
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => {

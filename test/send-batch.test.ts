@@ -9,16 +9,19 @@ import { newUser } from "./helpers/clients.js";
 import { fullHistory, range } from "./helpers/history.js";
 import { freshDatabase, scratchDir } from "./helpers/infra.js";
 import { RawStream } from "./helpers/raw-stream.js";
-import { NO_RATE_LIMIT, startServer, type InProcessServer } from "./helpers/servers.js";
+import { NO_RATE_LIMIT, startedTogether, startServer, type InProcessServer } from "./helpers/servers.js";
 
 type Backend = "postgres" | "pglite";
 const test = anyTest as TestFn<Record<Backend, InProcessServer>>;
 
 test.before(async (t) => {
-  const [postgres, pglite] = await Promise.all([
-    startServer({ ...NO_RATE_LIMIT, REDIS_URL: undefined, DATABASE_URL: await freshDatabase() }),
-    startServer({ ...NO_RATE_LIMIT, REDIS_URL: undefined, DATABASE_URL: undefined, PARLEY_DATA_DIR: scratchDir("send-batch") }),
-  ]);
+  const [postgres, pglite] = await startedTogether(
+    [
+      startServer({ ...NO_RATE_LIMIT, REDIS_URL: undefined, DATABASE_URL: await freshDatabase() }),
+      startServer({ ...NO_RATE_LIMIT, REDIS_URL: undefined, DATABASE_URL: undefined, PARLEY_DATA_DIR: scratchDir("send-batch") }),
+    ],
+    (server) => server.shutdown(),
+  );
   Object.assign(t.context, { postgres, pglite });
 });
 test.after.always(async (t) => {

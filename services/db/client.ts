@@ -134,20 +134,25 @@ function openPg({ databaseUrl, log, poolSize, statementTimeoutMs = 5_000, onFail
     kind: "pg",
     prepared: async <T>(name: string, text: string, values: unknown[]) => (await pool.query({ name, text, values })).rows as T[],
     async migrate() {
-      const client = await pool.connect();
+      // A connection of its own, without the pool's timeouts: waiting for another pod's
+      // migrations, or one ALTER TABLE on a busy machine, may take longer than a send's
+      // statement may (the pool's 7 s query_timeout once failed a start in CI). TCP
+      // keep-alive still notices a peer that is gone.
+      const MarkingClient = markingClient(mark);
+      const client = new MarkingClient({ connectionString: databaseUrl, connectionTimeoutMillis: 3000, keepAlive: true });
+      client.on("error", (err) => log.warn({ err }, "migration connection failed"));
+      await client.connect().catch((err: unknown) => Promise.reject(mark(err)));
       try {
-        // Waiting for another pod's migrations may take longer than a statement may.
         await client.query("SET statement_timeout = 0");
         await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
         try {
           await migratePg(drizzlePg(client, { schema }), { migrationsFolder: MIGRATIONS });
         } finally {
-          // Released even when a migration fails, so that the next pod is not left waiting on this connection.
+          // Released even when a migration fails (closing the connection would release it too).
           await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => undefined);
         }
       } finally {
-        // Destroyed rather than returned: its settings differ from the pool's.
-        client.release(true);
+        await client.end().catch(() => undefined);
       }
       log.info("database migrations applied");
     },

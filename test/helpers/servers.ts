@@ -140,3 +140,17 @@ export async function stopPod(pod: ChildServer, killAfterMs = 25_000): Promise<v
   await pod.exited;
   clearTimeout(timer);
 }
+
+/**
+ * Awaits servers started together, like Promise.all; but when one of them
+ * fails to start, the ones that did are stopped (`stop`) before the failure is
+ * thrown, so that a failed hook leaves no server holding the test's process
+ * open (ava then reports the failure, not a timeout).
+ */
+export async function startedTogether<T>(starts: readonly Promise<T>[], stop: (server: T) => Promise<unknown>): Promise<T[]> {
+  const settled = await Promise.allSettled(starts);
+  const failure = settled.find((result) => result.status === "rejected");
+  if (failure === undefined) return settled.map((result) => (result as PromiseFulfilledResult<T>).value);
+  await Promise.all(settled.map((result) => (result.status === "fulfilled" ? stop(result.value).catch(() => undefined) : undefined)));
+  throw failure.reason;
+}
