@@ -1,4 +1,5 @@
-import { LRUCache } from "lru-cache";
+import type { LRUCache } from "lru-cache";
+import { boundedCache } from "../lib/bounded-cache.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import type { CachedSession, SessionCache } from "./session-cache.js";
 
@@ -16,7 +17,7 @@ export class MemorySessionCache implements SessionCache {
   /** @param clock what entries expire by (epoch ms, as `expiresAt`). Default the system clock. */
   constructor(private readonly clock: Clock = systemClock) {
     // ttlResolution 0: the clock is read at every lookup, never a cached "now".
-    this.entries = new LRUCache({ max: MAX_ENTRIES, perf: { now: () => clock.now() }, ttlResolution: 0 });
+    this.entries = boundedCache(MAX_ENTRIES, { perf: { now: () => clock.now() }, ttlResolution: 0 });
   }
 
   async get(tokenHash: string): Promise<CachedSession | "revoked" | undefined> {

@@ -1,5 +1,5 @@
 import { and, eq, gt, isNull, sql } from "drizzle-orm";
-import { LRUCache } from "lru-cache";
+import { boundedCache } from "../lib/bounded-cache.js";
 import { bigintArray, queryRows, type Db } from "../db/client.js";
 import { sessions, type UserRef, users } from "../db/schema.js";
 import { AppError } from "../lib/app-error.js";
@@ -19,7 +19,7 @@ export const userOf = (session: Session): UserRef => ({ id: session.userId, user
 /** Creates, verifies and revokes session tokens. Used by the auth service and by every chat call. */
 export class SessionStore {
   /** Sessions whose `last_seen_at` was written in the last LAST_SEEN_EVERY_MS. */
-  private readonly lastSeenWritten = new LRUCache<number, true>({ max: 100_000, ttl: LAST_SEEN_EVERY_MS });
+  private readonly lastSeenWritten = boundedCache<number, true>(100_000, { ttl: LAST_SEEN_EVERY_MS });
 
   constructor(
     private readonly db: Db,

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { LRUCache } from "lru-cache";
+import { boundedCache } from "../lib/bounded-cache.js";
 import { queryRows, type Db } from "../db/client.js";
 import { conversations, groupMembers, groups, READ_CURSOR_FORWARD } from "../db/schema.js";
 import { AppError, isUniqueViolation } from "../lib/app-error.js";
@@ -28,7 +28,7 @@ const LIST_LIMIT = 200;
 /** Postgres access for groups and their members. */
 export class GroupStore {
   /** Group names never change and groups are never deleted, so a name once found can be kept. */
-  private readonly names = new LRUCache<string, string>({ max: 10_000 });
+  private readonly names = boundedCache<string, string>(10_000);
 
   constructor(private readonly db: Db) {}
 

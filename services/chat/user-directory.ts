@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { LRUCache } from "lru-cache";
+import { boundedCache } from "../lib/bounded-cache.js";
 import type { Db } from "../db/client.js";
 import { type UserRef, users } from "../db/schema.js";
 import { AppError } from "../lib/app-error.js";
@@ -12,7 +12,7 @@ const CACHE_LIMIT = 10_000;
 /** Finds users by name, case-insensitively, as a send to a username or a typing frame needs. */
 export class UserDirectory {
   /** Usernames never change, so a lookup can be kept; unknown names are not cached (they may sign up). */
-  private readonly cache = new LRUCache<string, UserRef>({ max: CACHE_LIMIT });
+  private readonly cache = boundedCache<string, UserRef>(CACHE_LIMIT);
 
   constructor(private readonly db: Db) {}
 

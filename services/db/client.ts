@@ -1,12 +1,10 @@
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import type { SQL } from "drizzle-orm";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
 import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import { lockFolder } from "../lib/dir-lock.js";
 import { isUnavailable, markDependencyFailure } from "../lib/app-error.js";
@@ -162,6 +160,12 @@ function openPg({ databaseUrl, log, poolSize, statementTimeoutMs = 5_000, onFail
 
 /** PGlite in `dataDir`, which this process then owns: a second process is refused (FolderLockedError) before it touches the folder. */
 async function openPglite(dataDir: string, log: Logger): Promise<Database> {
+  // Imported here, not at the top: a pod on Postgres never loads PGlite (about 3 MB of RSS).
+  const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("drizzle-orm/pglite"),
+    import("drizzle-orm/pglite/migrator"),
+  ]);
   mkdirSync(dataDir, { recursive: true });
   const lock = lockFolder(dataDir);
   let client: PGlite;
