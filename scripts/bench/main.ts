@@ -320,8 +320,18 @@ async function main(): Promise<void> {
     await quiesce(everyServer, settle);
     const levels = settings.memoryStreams;
     results.memory = [];
-    for (const system of systemNames) {
-      results.memory.push(await runMemory(infra, { system, levels, users: settings.memoryUsers, workers: 4, tag: nextTag() }, say));
+    type MemoryRun = { system: SystemName; connections: "own" | "shared" };
+    // Parley also with the streams sharing 4 connections (one per load-generator process), as behind Envoy.
+    const runs = systemNames.flatMap((system): MemoryRun[] =>
+      system === "parley"
+        ? [
+            { system, connections: "own" },
+            { system, connections: "shared" },
+          ]
+        : [{ system, connections: "own" }],
+    );
+    for (const run of runs) {
+      results.memory.push(await runMemory(infra, { ...run, levels, users: settings.memoryUsers, workers: 4, tag: nextTag() }, say));
     }
   }
 

@@ -1,8 +1,9 @@
 // A load-generator process of the memory scenario (scripts/bench/memory.ts):
 // it holds idle connections open on one server, and answers its parent over
 // the IPC channel. Parley: Connect streams, each on an HTTP/2 connection of its
-// own; Socket.IO: sockets (WebSocket transport, no shared Manager).
-//   { open: { system, address, tokens, count, from } } → opens `count` more,
+// own, or (`shared`) all of this process's on one, as behind Envoy; Socket.IO:
+// sockets (WebSocket transport, no shared Manager).
+//   { open: { system, address, tokens, count, from, shared } } → opens `count` more,
 //     stream i's credential (Parley: a token; Socket.IO: a username) being
 //     tokens[(from + i) % tokens.length], and replies
 //     { opened: { live, failed, firstError } } once each is caught up or refused;
@@ -19,6 +20,8 @@ export interface OpenRequest {
   tokens: string[];
   count: number;
   from: number;
+  /** Parley: this process's streams share one HTTP/2 connection instead of one each. */
+  shared: boolean;
 }
 export type WorkerRequest = { open: OpenRequest } | { close: true };
 export type WorkerReply = { opened: { live: number; failed: number; firstError?: string } };
@@ -30,12 +33,12 @@ const LIVE_TIMEOUT_MS = 60_000;
 const clients: { close(): void }[] = [];
 
 /** Opens one stream and resolves once it is caught up (true) or refused or too slow (false, with why). */
-function openOne(address: string, token: string): Promise<true | string> {
+function openOne(address: string, token: string, shared: boolean): Promise<true | string> {
   const client = new ReconnectingClient({
     address,
     token,
-    // Its own subchannel pool: grpc-js would otherwise share one connection among channels to the same address.
-    channelOptions: { "grpc.use_local_subchannel_pool": 1 },
+    // Its own subchannel pool, so its own connection; grpc-js's global pool shares one among channels to the same address.
+    channelOptions: { "grpc.use_local_subchannel_pool": shared ? 0 : 1 },
     backoff: { initialMs: 500, maxMs: 5_000 },
   });
   clients.push(client);
@@ -71,7 +74,7 @@ function openSocket(address: string, username: string): Promise<true | string> {
   });
 }
 
-async function open({ system, address, tokens, count, from }: OpenRequest): Promise<WorkerReply> {
+async function open({ system, address, tokens, count, from, shared }: OpenRequest): Promise<WorkerReply> {
   let next = 0;
   let live = 0;
   let failed = 0;
@@ -80,7 +83,7 @@ async function open({ system, address, tokens, count, from }: OpenRequest): Prom
     while (next < count) {
       const i = next++;
       const credential = tokens[(from + i) % tokens.length];
-      const outcome = await (system === "parley" ? openOne(address, credential) : openSocket(address, credential));
+      const outcome = await (system === "parley" ? openOne(address, credential, shared) : openSocket(address, credential));
       if (outcome === true) live += 1;
       else {
         failed += 1;

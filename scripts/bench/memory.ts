@@ -39,6 +39,8 @@ export interface MemoryOptions {
   users: number;
   /** Load-generator processes the streams are spread over. */
   workers: number;
+  /** Parley: each stream on an HTTP/2 connection of its own ("own"), or each worker's streams on one ("shared", as behind Envoy). */
+  connections: "own" | "shared";
   tag: string;
 }
 
@@ -69,6 +71,7 @@ export interface MemoryLevel {
 
 export interface MemoryResult {
   system: SystemName;
+  connections: "own" | "shared";
   pod: string;
   /** The pod after start-up, one user signed in elsewhere and a full collection. */
   idle: MemorySplit;
@@ -148,7 +151,7 @@ export async function runMemory(
     const idle = await settledSplit(pod);
     const idleFds = fdCount(pod.process.pid);
     say(`memory ${options.system}: idle server ${(idle.rss / 2 ** 20).toFixed(1)} MB RSS (heap ${(idle.heapUsed / 2 ** 20).toFixed(1)} MB used)`);
-    const result: MemoryResult = { system: options.system, pod: pod.name, idle, idleFds, levels: [], fdLimit };
+    const result: MemoryResult = { system: options.system, connections: options.connections, pod: pod.name, idle, idleFds, levels: [], fdLimit };
     let open = 0;
     let live = 0;
     let failed = 0;
@@ -160,7 +163,7 @@ export async function runMemory(
       const replies = await Promise.all(
         workers.map((worker, w) => {
           const count = share(w);
-          const request = { open: { system: options.system, address: pod.address, tokens, count, from } };
+          const request = { open: { system: options.system, address: pod.address, tokens, count, from, shared: options.connections === "shared" } };
           from += count;
           return worker.request(request).then((reply) => reply.opened);
         }),

@@ -12,7 +12,8 @@ export function memoryLines(results: MemoryResult[]): string[] {
   return [
     "Memory: one server of its own (Parley: a chat pod in cluster mode; Socket.IO: a server on the same Redis; both the",
     "production build) after a full garbage collection, idle and with N idle connections (Parley: Connect streams, each on",
-    "its own HTTP/2 connection; Socket.IO: WebSocket sockets); per connection: (RSS at N − idle RSS) ÷ N",
+    "its own HTTP/2 connection, and `shared`: all of them on 4 connections, as behind Envoy; Socket.IO: WebSocket sockets);",
+    "per connection or stream: (RSS at N − idle RSS) ÷ N",
     "(targets: idle pod ≤ 100 MB, ≤ 20 KB a stream):",
     table(
       ["system", "N", "live/failed", "RSS MB", "heap MB", "external MB", "fds", "KB/conn", "heap KB/conn", "open s"],
@@ -25,10 +26,11 @@ export function memoryLines(results: MemoryResult[]): string[] {
 
 function memoryRows(memory: MemoryResult): string[][] {
   const { idle } = memory;
+  const system = memory.connections === "shared" ? `${memory.system} shared` : memory.system;
   return [
-    [memory.system, "idle", "-", fmt(idle.rss / MB), fmt(idle.heapUsed / MB), fmt(idle.external / MB), String(memory.idleFds), "-", "-", "-"],
+    [system, "idle", "-", fmt(idle.rss / MB), fmt(idle.heapUsed / MB), fmt(idle.external / MB), String(memory.idleFds), "-", "-", "-"],
     ...memory.levels.map((l) => [
-      memory.system,
+      system,
       String(l.streams),
       `${l.live}/${l.failed}`,
       fmt(l.split.rss / MB),
