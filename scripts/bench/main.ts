@@ -10,7 +10,7 @@
 // rate both sustain, alternated; then fanout at twice each capacity. The output
 // ends with the design's two ratio lines; JSON and an SVG chart go to .bench/.
 import { randomBytes } from "node:crypto";
-import { loadavg } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -18,6 +18,7 @@ import { findCapacity, type CapacityResult } from "./capacity.js";
 import { runMemory } from "./memory.js";
 import { ParleyDriver } from "./parley-driver.js";
 import { cleanupAll, killAllNow } from "./processes.js";
+import { describePinning, pin, pinningFor } from "./pinning.js";
 import { cpuOf, type ProcGroup } from "./procstat.js";
 import { fmt, renderReport, writeResults, type BenchResults } from "./report.js";
 import { runResume } from "./resume.js";
@@ -46,6 +47,8 @@ const USAGE = `usage: npm run bench -- [options]
   --resume-clients N   Parley clients on the drained pod in the resume at scale (quick 200, full 1000; 0: skip it)
   --memory-streams LIST  idle streams on one chat pod, cumulative (quick 250,1000; full 1000,5000,10000)
   --memory-users N     users those streams belong to (default 200)
+  --pin                servers on every CPU but the last, the load generator (and sampler) on the last (taskset);
+                       the same for both systems; the output says which was used
   --fast-postgres      Postgres with fsync, synchronous_commit and full_page_writes off (as in the tests): not durable;
                        the default is production durability, and the output says which was used
   --body-bytes N       message body size (default 100)
@@ -72,6 +75,7 @@ const { values } = parseArgs({
     "memory-users": { type: "string" },
     "body-bytes": { type: "string" },
     "fast-postgres": { type: "boolean", default: false },
+    pin: { type: "boolean", default: false },
     "max-seconds": { type: "string" },
     help: { type: "boolean", default: false },
   },
@@ -204,7 +208,13 @@ async function main(): Promise<void> {
   say(
     `run ${runId}: ${quick ? "quick" : "full"}${compare ? ", compare" : ""}; ${systemNames.join(" + ")}; ${[...scenarios].join(", ")}; load average ${load}`,
   );
-  const infra = await startInfra(say, { durable: !values["fast-postgres"] });
+  const pinning = values.pin ? pinningFor(cpus().length) : undefined;
+  if (values.pin && pinning === undefined) say("--pin: one CPU only, nothing to pin");
+  // This process first: the sampler and the workers it starts inherit its CPUs; the servers are pinned as they start.
+  if (pinning) pin(process.pid, pinning.loadGenerator);
+  results.pinning = pinning;
+  say(describePinning(pinning));
+  const infra = await startInfra(say, { postgres: { durable: !values["fast-postgres"] }, serverCpus: pinning?.servers });
   results.postgres = infra.postgresSettings;
   const population = buildPopulation(runId, settings.users, settings.groupSize, settings.resumeUsers);
   const everyone = population.names.map((_, i) => i);

@@ -9,6 +9,7 @@ import type { ResumeResult } from "./resume.js";
 import type { ResumeScaleResult } from "./resume-scale.js";
 import { memoryLines, resumeScaleLines } from "./scale-report.js";
 import { LOADGEN_SATURATED_PERCENT, SLO_DELIVERED, SLO_P99_MS, type StepResult } from "./session.js";
+import { describePinning, type Pinning } from "./pinning.js";
 import { describeDurability, type PostgresDurability } from "./setup.js";
 import { median } from "./stats.js";
 import type { ScenarioName, SystemName } from "./workload.js";
@@ -232,6 +233,8 @@ export interface BenchResults {
   systems: SystemName[];
   /** The Postgres durability the run used, as Postgres reported it; unset until it has started. */
   postgres?: PostgresDurability;
+  /** `--pin`: the CPUs of the servers and of the load generator; unset when not pinned. */
+  pinning?: Pinning;
   /** Load scenarios in the order they ran; the first is the headline of the ratio line. */
   loadScenarios: ScenarioName[];
   steps: LabelledStep[];
@@ -359,6 +362,7 @@ export function renderReport(results: BenchResults, files: string[], took: strin
   out.push("Parley persists every message to Postgres (committed before the ack: durable, gap-free, resumable);");
   out.push("Socket.IO persists nothing (its ack only means the server emitted the message).");
   if (results.postgres) out.push(`${describeDurability(results.postgres)}.`);
+  out.push(`${describePinning(results.pinning)}.`);
   const load = loadavg()
     .map((l) => l.toFixed(2))
     .join(" ");

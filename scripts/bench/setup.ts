@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { ensureInstalled, startPostgres, startRedis, stopAllRedis, type PostgresOptions } from "../local-services.js";
-import { readProc, type ProcGroup } from "./procstat.js";
+import { pin } from "./pinning.js";
+import { groupPids, readProc, type ProcGroup } from "./procstat.js";
 import { onCleanup, spawnServer, waitListening, type ServerProcess } from "./processes.js";
 import type { BackendRef } from "./session.js";
 
@@ -80,7 +81,22 @@ function buildDist(log: (line: string) => void): void {
   log(`built dist/ in ${Math.round(performance.now() - started)} ms: the servers run plain JavaScript`);
 }
 
-export async function startInfra(log: (line: string) => void, postgresOptions: PostgresOptions, podCount = 2, sioCount = 2): Promise<Infra> {
+export interface InfraOptions {
+  postgres: PostgresOptions;
+  /** `--pin`: the CPUs every server process runs on (pinning.ts). Default: any. */
+  serverCpus?: string;
+  /** Parley chat pods. Default 2. */
+  pods?: number;
+  /** Socket.IO servers. Default 2. */
+  socketIoServers?: number;
+}
+
+export async function startInfra(log: (line: string) => void, options: InfraOptions): Promise<Infra> {
+  const { postgres: postgresOptions, serverCpus, pods: podCount = 2, socketIoServers: sioCount = 2 } = options;
+  /** Pins a server's processes to the servers' CPUs under --pin. */
+  const pinServer = (pids: number[]) => {
+    if (serverCpus !== undefined) for (const pid of pids) pin(pid, serverCpus);
+  };
   ensureInstalled(log);
   buildDist(log);
   const dir = mkdtempSync(join(tmpdir(), "parley-bench-"));
@@ -95,7 +111,10 @@ export async function startInfra(log: (line: string) => void, postgresOptions: P
     await postgres.stop().catch(() => undefined);
     if (readProc(pmPid)) process.kill(pmPid, "SIGKILL");
   });
+  // The postmaster and the processes it has now; the backends it forks later inherit its CPUs.
+  pinServer(groupPids({ name: "postgres", pids: () => [pmPid], withChildren: true }));
   const redis = await startRedis(redisDir);
+  pinServer([redis.pid]);
   onCleanup(async () => {
     await redis.stop();
     stopAllRedis(redisDir);
@@ -137,6 +156,7 @@ export async function startInfra(log: (line: string) => void, postgresOptions: P
     // BENCH_CPU_PROF_DIR=.bench/profiles: every server writes a V8 CPU profile there when it exits.
     const profile = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
     const proc = spawnServer(name, process.execPath, [...profile, ...nodeArgs, "--enable-source-maps", main], { ...env });
+    pinServer([proc.pid]);
     const bound = await waitListening(proc, START_TIMEOUT_MS, port === 0 ? undefined : port);
     const backend: Backend = {
       name,
