@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import { and, desc, eq, lt } from "drizzle-orm";
 import type { Db, PreparedQuery } from "../db/client.js";
 import { messages, type ConversationKindName } from "../db/schema.js";
 import { AppError, isDataException, isUniqueViolation, uniqueViolationDetail } from "../lib/app-error.js";
@@ -147,19 +147,16 @@ export class MessageStore {
     limit: number,
     keep: "newest" | "oldest" = "newest",
   ): Promise<MessageRecord[]> {
-    const rows = await this.db
-      .select()
-      .from(messages)
-      .where(
-        and(
-          eq(messages.conversationId, conversationId),
-          gt(messages.seq, afterSeq),
-          Number.isFinite(beforeSeq) ? lt(messages.seq, beforeSeq) : undefined,
-        ),
-      )
-      .orderBy(keep === "newest" ? desc(messages.seq) : asc(messages.seq))
-      .limit(limit);
-    return (keep === "newest" ? rows.reverse() : rows).map(toRecord);
+    // A named statement: a reconnect storm runs this once per stream and conversation, and drizzle's
+    // query building and Postgres' parsing and planning cost more than the index scan itself.
+    const statement = keep === "newest" ? RANGE_NEWEST : RANGE_OLDEST;
+    const rows = await this.prepared<MessageRow>(statement.name, statement.text, [
+      conversationId,
+      afterSeq,
+      Number.isFinite(beforeSeq) ? beforeSeq : Number.MAX_SAFE_INTEGER,
+      limit,
+    ]);
+    return (keep === "newest" ? rows.reverse() : rows).map(fromRow);
   }
 }
 
@@ -183,6 +180,46 @@ function toRecord(row: typeof messages.$inferSelect): MessageRecord {
     sentAt: row.sentAt,
   };
 }
+
+/** A `messages` row as a raw statement returns it: bigints as text (pg) or numbers (PGlite). */
+interface MessageRow {
+  id: string | number;
+  conversation_id: string;
+  seq: string | number;
+  sender_id: string | number;
+  sender_name: string;
+  to_kind: ConversationKindName;
+  to_name: string;
+  body: string;
+  client_msg_id: string;
+  sent_at: string | Date;
+}
+
+function fromRow(row: MessageRow): MessageRecord {
+  return {
+    id: Number(row.id),
+    conversationId: row.conversation_id,
+    seq: Number(row.seq),
+    senderId: Number(row.sender_id),
+    sender: row.sender_name,
+    toKind: row.to_kind,
+    toName: row.to_name,
+    body: row.body,
+    clientMsgId: row.client_msg_id,
+    sentAt: new Date(row.sent_at),
+  };
+}
+
+const RANGE_COLUMNS = "id, conversation_id, seq, sender_id, sender_name, to_kind, to_name, body, client_msg_id, sent_at";
+/** `range`'s statements: $1 conversation, $2 after seq, $3 before seq, $4 limit; the newest or the oldest first. */
+const RANGE_NEWEST = {
+  name: "parley_range_newest",
+  text: `SELECT ${RANGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4`,
+};
+const RANGE_OLDEST = {
+  name: "parley_range_oldest",
+  text: `SELECT ${RANGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq ASC LIMIT $4`,
+};
 
 /** Statements tried in one `appendMany`, each without the retries the previous one failed on. */
 const MAX_RETRY_SKIPS = 3;
