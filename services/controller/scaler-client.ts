@@ -11,6 +11,8 @@ import { OpsServiceClient, ScalingAction } from "../../gen/parley/ops/v1/ops.js"
 import { systemClock } from "../lib/clock.js";
 import { ONLINE_USERS_METRIC } from "../lib/contract.js";
 import type { Logger } from "../lib/logger.js";
+// The record the dashboard keeps is the one the controller reports (OpsService.RecordScalingDecision).
+import type { ScalingDecisionRecord } from "../ops/scaling-decisions.js";
 import { LogBackoff } from "./log-backoff.js";
 
 /** What one read gives: the metric and the target the scaler applies to it. */
@@ -43,20 +45,7 @@ export interface ScalerClientOptions {
   log?: Logger;
 }
 
-/** One tick's decision as the dashboard lists it (OpsService.RecordScalingDecision). */
-export interface DecisionReport {
-  /** Epoch ms of the tick. */
-  at: number;
-  from: number;
-  to: number;
-  desired: number;
-  users: number;
-  action: "up" | "down" | "hold" | "none";
-  reason: string;
-  dryRun: boolean;
-}
-
-const ACTIONS: Record<DecisionReport["action"], ScalingAction> = {
+const ACTIONS: Record<ScalingDecisionRecord["action"], ScalingAction> = {
   up: ScalingAction.SCALING_ACTION_UP,
   down: ScalingAction.SCALING_ACTION_DOWN,
   hold: ScalingAction.SCALING_ACTION_HOLD,
@@ -91,7 +80,7 @@ export class ScalerClient {
    * 4th, 8th... in a row (a scaler of an older version answers UNIMPLEMENTED
    * every tick), at debug otherwise; resolves when the call is over.
    */
-  async report(decision: DecisionReport): Promise<void> {
+  async report(decision: ScalingDecisionRecord): Promise<void> {
     if (this.reporting) return;
     this.reporting = true;
     const request = {

@@ -9,7 +9,8 @@ import { decide, startingHistory, type Recommendation, type ScaleSettings } from
 import { DeploymentScale } from "./deployment-scale.js";
 import { LogBackoff } from "./log-backoff.js";
 import type { ControllerMetrics } from "./metrics.js";
-import { type DecisionReport, ScalerClient, type ScalerReading } from "./scaler-client.js";
+import type { ScalingDecisionRecord } from "../ops/scaling-decisions.js";
+import { ScalerClient, type ScalerReading } from "./scaler-client.js";
 
 /** The Events' reportingController. */
 const REPORTING_CONTROLLER = "parley/controller";
@@ -18,7 +19,7 @@ const REPORTING_CONTROLLER = "parley/controller";
 interface MetricSource {
   read(signal?: AbortSignal): Promise<ScalerReading>;
   /** Tells the scaler what the tick decided, for the dashboard; best effort, never rejects. */
-  report(decision: DecisionReport): Promise<void>;
+  report(decision: ScalingDecisionRecord): Promise<void>;
 }
 
 /**
