@@ -33,8 +33,8 @@ const ENTRIES = [
   "services/controller/main.ts",
   "services/db/migrate-cli.ts",
   "services/client/terminal.ts",
-  // The benchmark's Socket.IO servers, so that both systems run built JavaScript. Not in the image (no scripts/ there).
-  ...["scripts/bench/socketio-server.ts"].filter((entry) => existsSync(join(ROOT, entry))),
+  // The benchmark's Socket.IO servers and transport-floor relays, so that every system runs built JavaScript. Not in the image (no scripts/ there).
+  ...["scripts/bench/socketio-server.ts", "scripts/bench/grpc-relay-server.ts"].filter((entry) => existsSync(join(ROOT, entry))),
 ];
 
 /**

@@ -19,11 +19,10 @@ import { runMemory } from "./memory.js";
 import { ParleyDriver } from "./parley-driver.js";
 import { cleanupAll, killAllNow } from "./processes.js";
 import { describePinning, pin, pinningFor } from "./pinning.js";
-import { cpuOf, type ProcGroup } from "./procstat.js";
 import { fmt, renderReport, writeResults, type BenchResults } from "./report.js";
 import { runResume } from "./resume.js";
 import { runResumeAtScale } from "./resume-scale.js";
-import { backendGroup, Session, sleep, type StepResult, type System } from "./session.js";
+import { backendGroup, quiesce, Session, type StepResult, type System } from "./session.js";
 import { startInfra, type Backend } from "./setup.js";
 import { SocketIoDriver } from "./socketio-driver.js";
 import { buildPopulation, type ScenarioName, type SystemName } from "./workload.js";
@@ -166,16 +165,6 @@ process.once("SIGTERM", () => void bail(143, "terminated"));
 process.on("exit", killAllNow);
 const limit = setTimeout(() => void bail(1, `time limit of ${settings.maxSeconds} s reached`), settings.maxSeconds * 1000);
 limit.unref();
-
-/** Waits (at most `maxMs`) until the given processes are nearly idle, so one run's tail does not bill the next. */
-async function quiesce(groups: ProcGroup[], maxMs = 3_000): Promise<void> {
-  const deadline = performance.now() + maxMs;
-  while (performance.now() < deadline) {
-    const before = groups.reduce((sum, g) => sum + cpuOf(g), 0);
-    await sleep(250);
-    if (((groups.reduce((sum, g) => sum + cpuOf(g), 0) - before) / 0.25) * 100 < 15) return;
-  }
-}
 
 const results: BenchResults = {
   runId,

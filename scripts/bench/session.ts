@@ -2,7 +2,7 @@
 // (steps) made on those connections: open-loop sending for a window, a
 // bounded drain, exact loss and duplicate counts, the servers' CPU and RSS
 // (sampled by a process of its own), and the load generator's own CPU.
-import { rssOf, type ProcGroup, type ProcUsage } from "./procstat.js";
+import { cpuOf, rssOf, type ProcGroup, type ProcUsage } from "./procstat.js";
 import { SamplerProcess } from "./sampler-process.js";
 import {
   DeliveryTracker,
@@ -230,3 +230,13 @@ async function medianRss(group: ProcGroup): Promise<number> {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Waits (at most `maxMs`) until the given processes are nearly idle (under 15 % of a core together), so one run's tail does not bill the next. */
+export async function quiesce(groups: ProcGroup[], maxMs = 3_000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (performance.now() < deadline) {
+    const before = groups.reduce((sum, g) => sum + cpuOf(g), 0);
+    await sleep(250);
+    if (((groups.reduce((sum, g) => sum + cpuOf(g), 0) - before) / 0.25) * 100 < 15) return;
+  }
+}

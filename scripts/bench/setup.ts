@@ -16,6 +16,7 @@ import type { BackendRef } from "./session.js";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PARLEY_MAIN = join(ROOT, "dist", "services", "main.js");
 const SIO_MAIN = join(ROOT, "dist", "scripts", "bench", "socketio-server.js");
+const RELAY_MAIN = join(ROOT, "dist", "scripts", "bench", "grpc-relay-server.js");
 const START_TIMEOUT_MS = 90_000;
 
 /** One server process of a system under test, and the loopback address clients use; `restart` replaces its process. */
@@ -30,6 +31,8 @@ export interface Infra {
   redisUrl: string;
   pods: Backend[];
   sio: Backend[];
+  /** The transport floor's relays (grpc-relay-server.ts), when asked for. */
+  relays: Backend[];
   /** The durability settings the running Postgres reports (fsync, synchronous_commit, full_page_writes). */
   postgresSettings: PostgresDurability;
   /** CPU and RSS groups: Postgres (postmaster and backends), Redis. */
@@ -89,10 +92,12 @@ export interface InfraOptions {
   pods?: number;
   /** Socket.IO servers. Default 2. */
   socketIoServers?: number;
+  /** The transport floor's relays on the same Redis (floor.ts). Default 0. */
+  relays?: number;
 }
 
 export async function startInfra(log: (line: string) => void, options: InfraOptions): Promise<Infra> {
-  const { postgres: postgresOptions, serverCpus, pods: podCount = 2, socketIoServers: sioCount = 2 } = options;
+  const { postgres: postgresOptions, serverCpus, pods: podCount = 2, socketIoServers: sioCount = 2, relays: relayCount = 0 } = options;
   /** Pins a server's processes to the servers' CPUs under --pin. */
   const pinServer = (pids: number[]) => {
     if (serverCpus !== undefined) for (const pid of pids) pin(pid, serverCpus);
@@ -143,16 +148,24 @@ export async function startInfra(log: (line: string) => void, options: InfraOpti
     SIO_PORT: String(port),
     SIO_NAME: name,
   });
+  const relayEnv = (name: string, port: number): NodeJS.ProcessEnv => ({
+    ...process.env,
+    REDIS_URL: redis.url,
+    RELAY_PORT: String(port),
+    RELAY_NAME: name,
+  });
+  const MAINS = { parley: PARLEY_MAIN, socketio: SIO_MAIN, relay: RELAY_MAIN };
+  const ENVS = { parley: podEnv, socketio: sioEnv, relay: relayEnv };
 
   const launch = async (
     name: string,
-    kind: "parley" | "socketio",
+    kind: keyof typeof MAINS,
     port = 0,
     extraEnv: NodeJS.ProcessEnv = {},
     nodeArgs: string[] = [],
   ): Promise<Backend> => {
-    const main = kind === "parley" ? PARLEY_MAIN : SIO_MAIN;
-    const env = { ...(kind === "parley" ? podEnv(name, port) : sioEnv(name, port)), ...extraEnv };
+    const main = MAINS[kind];
+    const env = { ...ENVS[kind](name, port), ...extraEnv };
     // BENCH_CPU_PROF_DIR=.bench/profiles: every server writes a V8 CPU profile there when it exits.
     const profile = process.env.BENCH_CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
     const proc = spawnServer(name, process.execPath, [...profile, ...nodeArgs, "--enable-source-maps", main], { ...env });
@@ -172,6 +185,7 @@ export async function startInfra(log: (line: string) => void, options: InfraOpti
   const pods: Backend[] = [];
   for (let i = 1; i <= podCount; i++) pods.push(await launch(`pod-${i}`, "parley"));
   const sio = await Promise.all(Array.from({ length: sioCount }, (_, i) => launch(`sio-${i + 1}`, "socketio")));
+  const relays = await Promise.all(Array.from({ length: relayCount }, (_, i) => launch(`relay-${i + 1}`, "relay")));
   log(`Parley pods ${pods.map((p) => p.address).join(", ")}; Socket.IO servers ${sio.map((s) => s.address).join(", ")}`);
 
   return {
@@ -180,11 +194,12 @@ export async function startInfra(log: (line: string) => void, options: InfraOpti
     postgresSettings,
     pods,
     sio,
+    relays,
     postgresGroup: { name: "postgres", pids: () => [pmPid], withChildren: true, proportional: true },
     redisGroup: { name: "redis", pids: () => [redis.pid] },
     async restart(backend) {
       if (backend.process.alive) return;
-      const kind = pods.includes(backend) ? "parley" : "socketio";
+      const kind = pods.includes(backend) ? "parley" : relays.includes(backend) ? "relay" : "socketio";
       let fresh: Backend;
       try {
         fresh = await launch(backend.name, kind, backend.port);
