@@ -133,12 +133,23 @@ async function launchPostgres(data: string, port: number, durable: boolean): Pro
   if (child.exitCode !== null) throw new Error(`Postgres failed to start:\n${output}`);
 }
 
-/** Stops every Postgres whose data folder sits under `dir`: the safety net after a crashed test file. */
-export function stopAllPostgres(dir: string): void {
+/**
+ * Stops every Postgres whose data folder sits under `dir` (the run's own, and
+ * any a crashed test file left) with a fast shutdown, and resolves once they
+ * are gone, so that the folder can be removed; one still there after
+ * `graceMs` (default 15 s) is killed.
+ */
+export async function stopAllPostgres(dir: string, graceMs = 15_000): Promise<void> {
   if (!existsSync(dir)) return;
+  const pids: number[] = [];
   for (const entry of readdirSync(dir, { recursive: true }) as string[]) {
-    if (entry.endsWith("postmaster.pid")) stopPid(readPid(join(dir, entry)), "SIGINT");
+    const pid = entry.endsWith("postmaster.pid") ? readPid(join(dir, entry)) : undefined;
+    if (pid !== undefined) pids.push(pid);
   }
+  for (const pid of pids) stopPid(pid, "SIGINT");
+  const deadline = Date.now() + graceMs;
+  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids.filter(isAlive)) stopPid(pid, "SIGKILL");
 }
 
 const asRoot = () => process.getuid?.() === 0;

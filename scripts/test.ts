@@ -12,18 +12,20 @@ const log = (line: string) => process.stderr.write(`[test] ${line}\n`);
 const dir = mkdtempSync(join(tmpdir(), "parley-test-"));
 let postgres: LocalPostgres | undefined;
 
-function cleanup(): void {
+/**
+ * Stops the servers, then removes the folder: its databases take a gigabyte
+ * or more after a full run, so it must not outlive the run. The removal waits
+ * for Postgres to exit, which still writes there while it shuts down.
+ */
+async function cleanup(): Promise<void> {
   stopAllRedis(join(dir, "redis"));
   // The run's Postgres, and any private one a test file started and could not stop.
-  stopAllPostgres(dir);
+  await stopAllPostgres(dir);
   postgres = undefined;
-  setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500).unref();
+  rmSync(dir, { recursive: true, force: true });
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    cleanup();
-    process.exit(130);
-  });
+  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
 }
 
 let code = 1;
@@ -39,6 +41,6 @@ try {
 } catch (err) {
   log(`failed: ${err instanceof Error ? err.message : String(err)}`);
 } finally {
-  cleanup();
+  await cleanup();
 }
 process.exit(code);

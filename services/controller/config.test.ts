@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
@@ -42,6 +42,7 @@ test("the namespace defaults to the controller's own", (t) => {
 
 test("readOwnNamespace reads the service account file, and is undefined without one", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "ns-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, "namespace"), "parley\n");
   t.is(readOwnNamespace(join(dir, "namespace")), "parley");
   t.is(readOwnNamespace(join(dir, "missing")), undefined);
