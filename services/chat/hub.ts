@@ -6,6 +6,7 @@ import type { Bus, BusEvent } from "./bus.js";
 import type { ChatMetrics } from "./chat-metrics.js";
 import type { ChatStream } from "./chat-stream.js";
 import { encodeFrame, messageFrameOf, toTarget } from "./frames.js";
+import type { RecentMessages } from "./recent-messages.js";
 
 /**
  * This pod's open streams, indexed by the bus channels they listen to. The hub
@@ -22,10 +23,12 @@ export class Hub {
   private readonly streams = new Set<ChatStream>();
   private readonly log: Logger;
 
+  /** `recent`, when given, is told every message this hub sees, for replays (recent-messages.ts). */
   constructor(
     private readonly bus: Bus,
     log: Logger,
     private readonly metrics?: ChatMetrics,
+    private readonly recent?: RecentMessages,
   ) {
     this.log = log.child({ component: "hub" });
     bus.onEvent((channel, event) => this.dispatch(channel, event));
@@ -132,6 +135,7 @@ export class Hub {
    * channels (a DM to oneself) gets it once: the sequencer drops repeats.
    */
   deliver(channels: string[], conversationId: string, seq: number, sentAt: number, frame: Buffer): void {
+    this.recent?.record(conversationId, seq, frame);
     for (const channel of channels) {
       const streams = this.byChannel.get(channel);
       if (streams === undefined || streams.size === 0) continue;
@@ -147,6 +151,7 @@ export class Hub {
       case "message": {
         if (event.origin === this.origin) return;
         const frame = messageFrameOf(event.message);
+        this.recent?.record(event.conversationId, event.seq, frame);
         for (const stream of streams) stream.offerMessage(event.conversationId, event.seq, frame);
         this.metrics?.delivered(event.conversationId, event.sentAt, streams.size, event.seq);
         return;

@@ -12,6 +12,7 @@ import { ConversationStore } from "./conversation-store.js";
 import { EventPublisher } from "./event-publisher.js";
 import { GroupStore } from "./group-store.js";
 import { Hub } from "./hub.js";
+import { RecentMessages } from "./recent-messages.js";
 import { livePositions } from "./live-positions.js";
 import { MessageSender } from "./message-sender.js";
 import { MessageStore } from "./message-store.js";
@@ -64,7 +65,9 @@ export function createChat({ config, db, prepared, bus, presence, sessions, rate
   const conversations = new ConversationStore(db);
   const users = new UserDirectory(db);
   const groups = new GroupStore(db);
-  const hub = new Hub(bus, log, metrics);
+  // The newest messages the hub sees, so that a reconnect storm's replays need no Postgres read each.
+  const recent = new RecentMessages();
+  const hub = new Hub(bus, log, metrics, recent);
   const events = new EventPublisher(bus, hub, log.child({ component: "events" }));
   const targets = new TargetResolver(users, groups);
   const sender = new MessageSender({
@@ -88,7 +91,7 @@ export function createChat({ config, db, prepared, bus, presence, sessions, rate
     typingLimiter: rateLimiter("typing", { perSecond: 2, burst: 5 }),
     log,
   });
-  const replay = new ReplayPlanner(conversations, messages);
+  const replay = new ReplayPlanner(conversations, messages, recent);
   const calls = new StreamCalls(log.child({ component: "stream-calls" }));
   const opener = new StreamOpener({ chat, replay, presence, hub, podName: config.podName, queueLimit: config.streamQueueLimit, log });
   // Every change of a user's presence, whatever its cause, is announced from here, by the one pod that claimed it.

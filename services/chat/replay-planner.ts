@@ -1,5 +1,7 @@
 import type { ConversationStore } from "./conversation-store.js";
+import { messageFrame } from "./frames.js";
 import type { MessageRecord, MessageStore } from "./message-store.js";
+import type { RecentMessages, ReplayFrame } from "./recent-messages.js";
 import type { UserRef } from "../db/schema.js";
 
 /**
@@ -20,9 +22,11 @@ export interface ReplayPlan {
 
 /** What a resuming stream replays, and what a live stream missed, read from Postgres (design.md, guarantee 4). */
 export class ReplayPlanner {
+  /** `recent`, when given, serves the pages it holds whole (recent-messages.ts); the rest is read from Postgres. */
   constructor(
     private readonly conversations: ConversationStore,
     private readonly messages: MessageStore,
+    private readonly recent?: RecentMessages,
   ) {}
 
   /**
@@ -44,13 +48,17 @@ export class ReplayPlanner {
   }
 
   /**
-   * The next page of a replay, ascending: the messages after `afterSeq` up to
-   * `plan.lastSeq`. For the offline queue, the one page of the newest
-   * `REPLAY_LIMIT`; from a cursor, the oldest `REPLAY_LIMIT` not yet replayed.
+   * The next page of a replay, ascending, as `message` frames: the messages
+   * after `afterSeq` up to `plan.lastSeq`. For the offline queue, the one
+   * page of the newest `REPLAY_LIMIT`; from a cursor, the oldest
+   * `REPLAY_LIMIT` not yet replayed.
    */
-  page(plan: ReplayPlan, afterSeq = plan.fromSeq): Promise<MessageRecord[]> {
+  async page(plan: ReplayPlan, afterSeq = plan.fromSeq): Promise<ReplayFrame[]> {
     const { conversationId, lastSeq } = plan;
-    return this.messages.range(conversationId, afterSeq, lastSeq + 1, REPLAY_LIMIT, plan.capped ? "newest" : "oldest");
+    const held = this.recent?.range(conversationId, afterSeq, lastSeq + 1);
+    if (held !== undefined && held.length <= REPLAY_LIMIT) return held;
+    const records = await this.messages.range(conversationId, afterSeq, lastSeq + 1, REPLAY_LIMIT, plan.capped ? "newest" : "oldest");
+    return records.map((record) => ({ seq: record.seq, frame: messageFrame(record) }));
   }
 
   /** Every message a live stream missed between two seqs (exclusive), oldest first, read in pages. */

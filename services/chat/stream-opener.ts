@@ -2,7 +2,7 @@ import { type Session, userOf } from "../auth/sessions.js";
 import type { Logger } from "../lib/logger.js";
 import type { ChatDomain } from "./chat-service.js";
 import { ChatStream } from "./chat-stream.js";
-import { encodeFrame, messageFrame } from "./frames.js";
+import { encodeFrame } from "./frames.js";
 import type { Hub } from "./hub.js";
 import { InFlight } from "../lib/in-flight.js";
 import type { Presence } from "./presence.js";
@@ -78,9 +78,9 @@ export class StreamOpener {
         // From a cursor, page until the end; the offline queue is one capped page.
         for (let after = plan.fromSeq; after < plan.lastSeq; ) {
           const page = await replay.page(plan, after);
-          for (const record of page) {
+          for (const { seq, frame } of page) {
             if (stream.isEnded) return stream;
-            await stream.replay(record.conversationId, record.seq, messageFrame(record));
+            await stream.replay(plan.conversationId, seq, frame);
           }
           if (plan.capped || page.length === 0) break;
           after = page[page.length - 1].seq;
