@@ -26,7 +26,6 @@ import {
   type ServerUnaryCall,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Redis } from "ioredis";
 import { AuthServiceService, type SignUpRequest, type SignUpResponse } from "../../gen/parley/auth/v1/auth.js";
 import {
   ChatServiceService,
@@ -37,16 +36,10 @@ import {
   type SendRequest,
 } from "../../gen/parley/chat/v1/chat.js";
 import { batchFrame, encodeFrame, messageFrameOf, serializeFrame } from "../../services/chat/frames.js";
+import { redisPair, stopWith } from "./server-process.js";
 
-const redisUrl = process.env.REDIS_URL;
-if (!redisUrl) {
-  process.stderr.write("grpc-relay-server: REDIS_URL is required\n");
-  process.exit(2);
-}
 const name = process.env.RELAY_NAME ?? "relay";
-const redis = new Redis(redisUrl);
-const sub = redis.duplicate();
-for (const client of [redis, sub]) client.on("error", (err) => process.stderr.write(`${name}: redis ${err.message}\n`));
+const { pub: redis, sub } = redisPair(name);
 
 const groupChannel = (group: string) => `relay:g:${group.toLowerCase()}`;
 const userChannel = (username: string) => `relay:u:${username.toLowerCase()}`;
@@ -215,20 +208,9 @@ server.bindAsync(`127.0.0.1:${Number(process.env.RELAY_PORT ?? 0)}`, ServerCrede
   process.stdout.write(`${JSON.stringify({ listening: port, name })}\n`);
 });
 
-let closing = false;
-function shutdown(): void {
-  if (closing) return;
-  closing = true;
+stopWith(() => {
   server.forceShutdown();
   redis.disconnect();
   sub.disconnect();
   process.exit(0);
-}
-process.once("SIGTERM", shutdown);
-process.once("SIGINT", shutdown);
-
-// Never outlive the benchmark: if it dies without stopping us, we are reparented.
-const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) shutdown();
-}, 1_000).unref();
+});

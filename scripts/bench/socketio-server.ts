@@ -10,9 +10,9 @@
 // Prints one line `{"listening":<port>}` once it accepts connections.
 import { createServer } from "node:http";
 import { createAdapter } from "@socket.io/redis-adapter";
-import { Redis } from "ioredis";
 import { Server, type Socket } from "socket.io";
 import { MAX_BODY_BYTES, NAME_PATTERN } from "../../services/lib/contract.js";
+import { redisPair, stopWith } from "./server-process.js";
 
 interface Target {
   group?: string;
@@ -27,16 +27,8 @@ interface SendPayload {
 
 type Ack = (reply: { ok: true; sentAt: number } | { ok: false; reason: string }) => void;
 
-const redisUrl = process.env.REDIS_URL;
-if (!redisUrl) {
-  process.stderr.write("socketio-server: REDIS_URL is required\n");
-  process.exit(2);
-}
 const name = process.env.SIO_NAME ?? "sio";
-
-const pubClient = new Redis(redisUrl);
-const subClient = pubClient.duplicate();
-for (const client of [pubClient, subClient]) client.on("error", (err) => process.stderr.write(`${name}: redis ${err.message}\n`));
+const { pub: pubClient, sub: subClient } = redisPair(name);
 
 const httpServer = createServer();
 const io = new Server(httpServer, { adapter: createAdapter(pubClient, subClient), serveClient: false });
@@ -89,10 +81,7 @@ httpServer.listen(Number(process.env.SIO_PORT ?? 0), "127.0.0.1", () => {
   process.stdout.write(`${JSON.stringify({ listening: port, name })}\n`);
 });
 
-let closing = false;
-function shutdown(): void {
-  if (closing) return;
-  closing = true;
+stopWith(() => {
   // io.close() disconnects every socket and closes the HTTP server.
   io.close(() => {
     pubClient.disconnect();
@@ -100,12 +89,4 @@ function shutdown(): void {
     process.exit(0);
   });
   setTimeout(() => process.exit(0), 5_000).unref();
-}
-process.once("SIGTERM", shutdown);
-process.once("SIGINT", shutdown);
-
-// Never outlive the benchmark: if it dies without stopping us, we are reparented.
-const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) shutdown();
-}, 1_000).unref();
+});
