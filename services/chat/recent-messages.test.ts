@@ -47,3 +47,23 @@ test("each conversation keeps its newest 128 messages", (t) => {
   t.deepEqual(seqsOf(newest?.slice(0, 1)), ["173:m173"]);
   t.deepEqual(seqsOf(newest?.slice(-1)), ["300:m300"]);
 });
+
+test("a held frame is a copy in memory of its own, not a slice that keeps a pooled slab alive", (t) => {
+  const recent = new RecentMessages();
+  const pooled = Buffer.from(new Uint8Array([1, 2, 3]));
+  t.true(pooled.buffer.byteLength > pooled.length); // Node's pool, as frames built by frames.ts are
+  recent.record("c", 1, pooled);
+  const [held] = recent.range("c", 0, 2) ?? [];
+  t.deepEqual([...held.frame], [1, 2, 3]);
+  t.is(held.frame.buffer.byteLength, 3);
+});
+
+test("the least recently active conversations go first once the 16 MB budget is spent", (t) => {
+  const recent = new RecentMessages();
+  const big = Buffer.alloc(60 * 1024);
+  // 3 conversations of 100 frames of 60 KB: 6 MB each, so the oldest one goes.
+  for (const id of ["a", "b", "c"]) for (let seq = 1; seq <= 100; seq++) recent.record(id, seq, big);
+  t.is(recent.range("a", 0, 101), undefined);
+  t.is(recent.range("b", 0, 101)?.length, 100);
+  t.is(recent.range("c", 0, 101)?.length, 100);
+});

@@ -1,9 +1,11 @@
-import { boundedCache } from "../lib/bounded-cache.js";
+import { LRUCache } from "lru-cache";
 
 /** Messages held per conversation: the newest this-many, at most. */
 const PER_CONVERSATION = 128;
-/** Conversations held at once (the least recently used goes first). */
-const CONVERSATIONS = 2_000;
+/** Bytes held in all, frames and their bookkeeping: the least recently active conversations go first. */
+const BUDGET_BYTES = 16 * 1024 * 1024;
+/** What a held frame costs beyond its bytes (its Buffer and ArrayBuffer objects), roughly. */
+const FRAME_OVERHEAD_BYTES = 160;
 
 /** A replayed message: its seq and its encoded `message` frame. */
 export interface ReplayFrame {
@@ -11,10 +13,23 @@ export interface ReplayFrame {
   frame: Buffer;
 }
 
+/**
+ * A copy of `frame` in memory of its own. A small Buffer is usually a slice
+ * of an 8 KB pool that Node shares between allocations; one kept for long
+ * would keep the whole slab alive with it.
+ */
+function owned(frame: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(frame.length);
+  frame.copy(copy);
+  return copy;
+}
+
 /** One conversation's newest frames, for seqs `firstSeq`, `firstSeq + 1`, … without a hole. */
 interface Tail {
   firstSeq: number;
   frames: Buffer[];
+  /** The frames' bytes plus their overhead: the tail's size in the budget. */
+  bytes: number;
 }
 
 /**
@@ -27,11 +42,11 @@ interface Tail {
  * is served only when every seq in it is held, and otherwise read from
  * Postgres as before.
  *
- * At most `PER_CONVERSATION` (128) frames for each of `CONVERSATIONS`
- * (2000) conversations: about 30 MB in the worst case, nothing when idle.
+ * At most `PER_CONVERSATION` (128) frames per conversation and
+ * `BUDGET_BYTES` (16 MB) in all; nothing when idle.
  */
 export class RecentMessages {
-  private readonly tails = boundedCache<string, Tail>(CONVERSATIONS);
+  private readonly tails = new LRUCache<string, Tail>({ maxSize: BUDGET_BYTES, sizeCalculation: (tail) => tail.bytes });
 
   /**
    * Notes a committed message. A seq after a hole (a message this pod never
@@ -39,22 +54,20 @@ export class RecentMessages {
    */
   record(conversationId: string, seq: number, frame: Buffer): void {
     const tail = this.tails.get(conversationId);
-    if (tail === undefined) {
-      this.tails.set(conversationId, { firstSeq: seq, frames: [frame] });
+    const next = tail === undefined ? undefined : tail.firstSeq + tail.frames.length;
+    if (tail === undefined || next === undefined || seq > next) {
+      this.tails.set(conversationId, { firstSeq: seq, frames: [owned(frame)], bytes: frame.length + FRAME_OVERHEAD_BYTES });
       return;
     }
-    const next = tail.firstSeq + tail.frames.length;
     if (seq < next) return;
-    if (seq > next) {
-      tail.firstSeq = seq;
-      tail.frames = [frame];
-      return;
-    }
-    tail.frames.push(frame);
+    tail.frames.push(owned(frame));
+    tail.bytes += frame.length + FRAME_OVERHEAD_BYTES;
     if (tail.frames.length > PER_CONVERSATION) {
-      tail.frames.shift();
+      tail.bytes -= (tail.frames.shift()?.length ?? 0) + FRAME_OVERHEAD_BYTES;
       tail.firstSeq += 1;
     }
+    // Set again, as a new object: lru-cache sizes an entry only when its value changes.
+    this.tails.set(conversationId, { ...tail });
   }
 
   /**
