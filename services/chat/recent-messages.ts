@@ -54,8 +54,8 @@ export class RecentMessages {
    */
   record(conversationId: string, seq: number, frame: Buffer): void {
     const tail = this.tails.get(conversationId);
-    const next = tail === undefined ? undefined : tail.firstSeq + tail.frames.length;
-    if (tail === undefined || next === undefined || seq > next) {
+    const next = tail === undefined ? seq : tail.firstSeq + tail.frames.length;
+    if (tail === undefined || seq > next) {
       this.tails.set(conversationId, { firstSeq: seq, frames: [owned(frame)], bytes: frame.length + FRAME_OVERHEAD_BYTES });
       return;
     }
