@@ -2,7 +2,8 @@
 // SLO_P99_MS, at least SLO_DELIVERED of the offered deliveries arrive within
 // the window, and no stream is ended for being slow. A ramp finds the first
 // rate that misses it, then bisection narrows the gap to the last that met it.
-import { SLO_DELIVERED, SLO_P99_MS, type StepResult } from "./session.js";
+import type { ScenarioName } from "./workload.js";
+import { SLO_DELIVERED, SLO_P99_MS, type Session, type StepOptions, type StepResult } from "./session.js";
 
 /** Why a step missed the SLO, or undefined when it met it. */
 export function sloMiss(step: StepResult): string | undefined {
@@ -85,4 +86,39 @@ export async function findCapacity(
     deliveriesPerSec: pass?.deliveriesPerSec ?? 0,
     points,
   };
+}
+
+/** What every run of one benchmark shares: the sending window, the drain bound and the body size. */
+export type StepSettings = Pick<StepOptions, "durationMs" | "drainMs" | "bodyBytes">;
+
+export interface SessionSearchOptions extends CapacitySearchOptions {
+  settings: StepSettings;
+  /** A tag unique in the whole benchmark, for each run. */
+  nextTag: () => string;
+  /** Runs before each measured step: waits for the servers to go idle, so one step's backlog does not bill the next. */
+  beforeStep: () => Promise<void>;
+}
+
+/**
+ * The capacity search on an open session: first a short unmeasured run at
+ * the ramp's first rate, so that the first measured step does not pay for
+ * warming up (JIT, pools); then `findCapacity`, each step after `beforeStep`.
+ * `onPoint` sees every measured step.
+ */
+export async function searchCapacity(
+  session: Session,
+  scenario: ScenarioName,
+  options: SessionSearchOptions,
+  onPoint: (point: CapacityPoint, result: StepResult) => void,
+): Promise<CapacityResult> {
+  const { settings, nextTag, beforeStep } = options;
+  await session.run({ scenario, rate: options.ramp[0], ...settings, durationMs: 1_000, drainMs: 1_000, tag: nextTag() });
+  return findCapacity(
+    async (rate) => {
+      await beforeStep();
+      return session.run({ scenario, rate, ...settings, tag: nextTag() });
+    },
+    options,
+    onPoint,
+  );
 }

@@ -14,7 +14,7 @@
 // `relay/socketio: fan-out capacity ratio F, DM capacity ratio D`.
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { findCapacity } from "./capacity.js";
+import { searchCapacity } from "./capacity.js";
 import { ParleyDriver } from "./parley-driver.js";
 import { cleanupAll, killAllNow } from "./processes.js";
 import { fmt, table } from "./report.js";
@@ -95,28 +95,23 @@ async function main(): Promise<Row[]> {
       await quiesce(everyServer, 10_000);
       const session = await Session.open(system, population, everyone);
       try {
-        const step = (rate: number) => ({
-          scenario,
-          rate,
-          durationMs: settings.durationMs,
-          drainMs: settings.drainMs,
-          bodyBytes: settings.bodyBytes,
-          tag: nextTag(),
-        });
-        await session.run({ ...step(settings.ramp[0]), durationMs: 1_000, drainMs: 1_000 });
         const byRate = new Map<number, StepResult>();
-        const result = await findCapacity(
-          async (rate) => {
-            await quiesce(everyServer, 10_000);
-            const run = await session.run(step(rate));
-            byRate.set(rate, run);
-            return run;
+        const result = await searchCapacity(
+          session,
+          scenario,
+          {
+            ramp: settings.ramp,
+            bisections: settings.bisections,
+            settings: { durationMs: settings.durationMs, drainMs: settings.drainMs, bodyBytes: settings.bodyBytes },
+            nextTag,
+            beforeStep: () => quiesce(everyServer, 10_000),
           },
-          { ramp: settings.ramp, bisections: settings.bisections },
-          (point, run) =>
+          (point, run) => {
+            byRate.set(point.rate, run);
             say(
               `${scenario} ${label} ${point.rate}/s: p99 ${fmt(point.p99)} ms, delivered ${fmt(point.deliveredFraction * 100)}%, ${fmt(run.cpuSecondsPer1000, 3)} server CPU-s per 1000 deliveries, load generator ${fmt(run.loadgenCpuPercent, 0)}%${point.miss ? ` (misses: ${point.miss})` : ""}${run.invalid ? " INVALID" : ""}`,
-            ),
+            );
+          },
         );
         rows.push({
           scenario,

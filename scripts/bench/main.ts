@@ -14,7 +14,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { findCapacity, type CapacityResult } from "./capacity.js";
+import { searchCapacity, type CapacityResult } from "./capacity.js";
 import { runMemory } from "./memory.js";
 import { ParleyDriver } from "./parley-driver.js";
 import { cleanupAll, killAllNow } from "./processes.js";
@@ -223,14 +223,8 @@ async function main(): Promise<void> {
   for (const name of needsPopulation ? systemNames : []) await systems[name].driver.prepare(population);
   say(`${settings.users} users: ${population.groups.length} groups of ${settings.groupSize}, ${population.pairs.length} DM pairs`);
 
-  const stepAt = (scenario: ScenarioName, rate: number) => ({
-    scenario,
-    rate,
-    durationMs: settings.durationMs,
-    drainMs: settings.drainMs,
-    bodyBytes: settings.bodyBytes,
-    tag: nextTag(),
-  });
+  const stepSettings = { durationMs: settings.durationMs, drainMs: settings.drainMs, bodyBytes: settings.bodyBytes };
+  const stepAt = (scenario: ScenarioName, rate: number) => ({ scenario, rate, ...stepSettings, tag: nextTag() });
 
   // 1. Capacity at the SLO, per scenario and system: a ramp, then bisection. A miss leaves a backlog: let it clear.
   const capacities = new Map<string, CapacityResult>();
@@ -240,21 +234,23 @@ async function main(): Promise<void> {
       const session = await Session.open(systems[name], population, everyone);
       let result: CapacityResult;
       try {
-        // A short unmeasured run first, so that the first measured step does not pay for warming up (JIT, pools).
-        await session.run({ ...stepAt(scenario, settings.ramp[0]), durationMs: 1_000, drainMs: 1_000 });
-        result = await findCapacity(
-          async (rate) => {
-            await quiesce(serverGroups(systems[name]), settle);
-            const step = await session.run(stepAt(scenario, rate));
-            results.steps.push({ ...step, label: `capacity ${rate}` });
-            check(step, `capacity ${rate}`);
-            return step;
+        result = await searchCapacity(
+          session,
+          scenario,
+          {
+            ramp: settings.ramp,
+            bisections: settings.bisect,
+            settings: stepSettings,
+            nextTag,
+            beforeStep: () => quiesce(serverGroups(systems[name]), settle),
           },
-          { ramp: settings.ramp, bisections: settings.bisect },
-          (point, step) =>
+          (point, step) => {
+            results.steps.push({ ...step, label: `capacity ${point.rate}` });
+            check(step, `capacity ${point.rate}`);
             say(
               `capacity ${scenario} ${name} ${point.rate}/s: p99 ${fmt(point.p99)} ms, delivered ${fmt(point.deliveredFraction * 100)}%, reconnects ${step.reconnects}, ended slow ${step.endedSlow}${point.miss ? ` (misses the SLO: ${point.miss})` : ""}${loadgenNote(step)}`,
-            ),
+            );
+          },
         );
       } finally {
         await session.close();
